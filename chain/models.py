@@ -1,0 +1,1 @@
+"""Chain models arrive with the on-chain reputation issue (contracts, push records)."""

@@ -1,0 +1,31 @@
+"""Suite-wide fixtures. Tests use the machine's real PostgreSQL and Redis and fail loudly
+when either cannot be reached (they never skip)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.cache import cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _services_reachable() -> None:
+    """Fail the run at once if the configured Redis or PostgreSQL is not the real one."""
+    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", (
+        "tests must run against PostgreSQL; set DATABASE_URL"
+    )
+    assert settings.REDIS_URL, "tests must run against Redis; set REDIS_URL"
+    redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    """Each test starts with an empty cache: the keys under this run's unique prefix are
+    deleted (never FLUSHDB, so other users of the same Redis keep their data)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    cache.close()

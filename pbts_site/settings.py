@@ -1,0 +1,190 @@
+"""PBTS settings, read from the environment through django-environ.
+
+With no environment the site runs on the embedded default: an SQLite file, the local-memory
+cache, the in-process peer store and Celery tasks run inline. ``DATABASE_URL`` (PostgreSQL via
+psycopg 3), ``REDIS_URL`` (cache and peer store) and ``CELERY_BROKER_URL`` switch to the real
+services. Every knob is listed in ``.env.example``.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"))
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "tracker",
+    "receipts",
+    "reputation",
+    "chain",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pbts_site.urls"
+WSGI_APPLICATION = "pbts_site.wsgi.application"
+AUTH_USER_MODEL = "tracker.Member"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tracker.context_processors.site",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("PBTS_CACHE_PREFIX", default="pbts"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="pbts@localhost")
+
+# Security: on by default whenever DEBUG is off (``check --deploy`` reports nothing).
+PBTS_SECURE = env.bool("PBTS_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = PBTS_SECURE
+SESSION_COOKIE_SECURE = PBTS_SECURE
+CSRF_COOKIE_SECURE = PBTS_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PBTS_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PBTS_SECURE
+SECURE_HSTS_PRELOAD = PBTS_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.bool("PBTS_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.DefaultPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"upload": "30/hour", "credentials": "10/hour"},
+    "EXCEPTION_HANDLER": "tracker.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PBTS API",
+    "DESCRIPTION": "Private BitTorrent tracker with verifiable reputation.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- PBTS knobs (all listed in .env.example) -------------------------------------------
+PBTS_SITE_NAME = env.str("PBTS_SITE_NAME", default="PBTS")
+# Base URL of the site as torrent clients reach it; announce URLs and torrent comments use it.
+PBTS_BASE_URL = env.str("PBTS_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Value of the info dict's ``source`` key after the upload rewrite (changes the info_hash).
+PBTS_TORRENT_SOURCE = env.str("PBTS_TORRENT_SOURCE", default=PBTS_SITE_NAME)
+PBTS_MAX_TORRENT_BYTES = env.int("PBTS_MAX_TORRENT_BYTES", default=10 * 1024 * 1024)
+PBTS_UPLOADS_NEED_APPROVAL = env.bool("PBTS_UPLOADS_NEED_APPROVAL", default=False)
+PBTS_INVITE_DAYS = env.int("PBTS_INVITE_DAYS", default=7)
+PBTS_NEW_MEMBER_INVITES = env.int("PBTS_NEW_MEMBER_INVITES", default=0)
+PBTS_OWNER_USERNAME = env.str("PBTS_OWNER_USERNAME", default="owner")
+PBTS_OWNER_EMAIL = env.str("PBTS_OWNER_EMAIL", default="owner@localhost")
+PBTS_OWNER_PASSWORD = env.str("PBTS_OWNER_PASSWORD", default="")
+PBTS_AUTH_CACHE_SECONDS = env.int("PBTS_AUTH_CACHE_SECONDS", default=300)
+MIN_RATIO = env.float("MIN_RATIO", default=0.5)
+PBTS_RATIO_GRACE_BYTES = env.int("PBTS_RATIO_GRACE_BYTES", default=5 * 1024**3)
+MAX_PEERS = env.int("MAX_PEERS", default=50)

@@ -1,0 +1,23 @@
+"""Test settings: the real PostgreSQL and Redis of the machine, fast password hashing.
+
+``DATABASE_URL`` and ``REDIS_URL`` default to the local services (127.0.0.1); a test run that
+cannot reach them fails loudly (see ``conftest.py``), it never falls back to SQLite.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pbts")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("PBTS_CACHE_PREFIX", f"pbts-test-{os.getpid()}")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+os.environ.setdefault("PBTS_SECURE", "false")
+
+from .settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None}}  # noqa: F405

@@ -1,0 +1,1 @@
+"""Receipt models arrive with the receipts issue (BLS keys, reports, verification)."""

@@ -1,0 +1,236 @@
+"""Tracker models: members, invites, categories, torrents, the client whitelist, audit log.
+
+Models stay thin: fields, constraints and indexes. Rules live in ``tracker/services``.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+def new_passkey() -> str:
+    """Return a fresh passkey: 32 lower-case hex characters (128 bits from ``secrets``)."""
+    return secrets.token_hex(16)
+
+
+def new_invite_code() -> str:
+    """Return a fresh invite code: 32 URL-safe characters from ``secrets``."""
+    return secrets.token_urlsafe(24)
+
+
+class MemberClass(models.TextChoices):
+    """Member classes as private trackers rank them (Gazelle/UNIT3D style)."""
+
+    USER = "user", "User"
+    POWER_USER = "power_user", "Power User"
+    ELITE = "elite", "Elite"
+    VIP = "vip", "VIP"
+    UPLOADER = "uploader", "Uploader"
+
+
+class Member(AbstractUser):
+    """A site member. ``passkey`` authenticates announces; ``invited_by`` records the tree."""
+
+    passkey = models.CharField(max_length=32, unique=True, default=new_passkey)
+    member_class = models.CharField(
+        max_length=16, choices=MemberClass.choices, default=MemberClass.USER
+    )
+    invited_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="invitees"
+    )
+    invites_left = models.PositiveIntegerField(default=0)
+    is_banned = models.BooleanField(default=False)
+    ban_reason = models.TextField(blank=True)
+    can_download = models.BooleanField(default=True)
+    is_ratio_exempt = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_moderator(self) -> bool:
+        """Staff and superusers moderate."""
+        return self.is_staff or self.is_superuser
+
+
+class Invite(models.Model):
+    """An invitation code; used once, before ``expires_at``."""
+
+    code = models.CharField(max_length=64, unique=True, default=new_invite_code)
+    inviter = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="invites_sent")
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_by = models.OneToOneField(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="invite_used"
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+    is_revoked = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"invite by {self.inviter_id} ({self.code[:6]}…)"
+
+
+class Category(models.Model):
+    """A torrent category (Movies, TV, Music, ...)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TorrentStatus(models.TextChoices):
+    """Moderation states; only ``approved`` torrents are listed and tracked."""
+
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    DELETED = "deleted", "Deleted"
+
+
+class Torrent(models.Model):
+    """A registered torrent, stored after the private/source rewrite (BEP 27).
+
+    ``info_hash`` is the 40-hex SHA-1 of the rewritten bencoded info dict (the v1 hash, also
+    for hybrid torrents). ``metainfo`` holds the rewritten .torrent without any announce URL;
+    downloads add the member's. Sizes are bytes.
+    """
+
+    info_hash = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="torrents")
+    uploader = models.ForeignKey(
+        Member, null=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
+    metainfo = models.BinaryField()
+    size = models.BigIntegerField()
+    piece_length = models.PositiveIntegerField()
+    piece_count = models.PositiveIntegerField()
+    file_count = models.PositiveIntegerField()
+    is_hybrid = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=TorrentStatus.choices, default=TorrentStatus.APPROVED
+    )
+    moderation_reason = models.TextField(blank=True)
+    is_freeleech = models.BooleanField(default=False)
+    is_double_upload = models.BooleanField(default=False)
+    seeders = models.PositiveIntegerField(default=0)
+    leechers = models.PositiveIntegerField(default=0)
+    snatches = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Browse: approved torrents, newest first, optionally in one category.
+            models.Index(fields=["status", "-created_at"], name="torrent_status_created"),
+            models.Index(fields=["category", "status", "-created_at"], name="torrent_cat_created"),
+            # Browse sorted by seeders / size.
+            models.Index(fields=["status", "-seeders"], name="torrent_status_seeders"),
+            models.Index(fields=["status", "-size"], name="torrent_status_size"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(info_hash__regex=r"^[0-9a-f]{40}$"), name="torrent_info_hash_hex40"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TorrentFile(models.Model):
+    """One file of a torrent; ``path`` joins the BEP 3 path list with ``/``; size in bytes."""
+
+    torrent = models.ForeignKey(Torrent, on_delete=models.CASCADE, related_name="files")
+    path = models.TextField()
+    size = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class ClientPrefix(models.Model):
+    """A whitelisted BitTorrent client: announces whose peer_id starts with ``prefix`` pass.
+
+    Prefixes follow the Azureus-style peer_id convention (BEP 20), e.g. ``-TR4`` for
+    Transmission 4.x, ``-qB5`` for qBittorrent 5.x.
+    """
+
+    prefix = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=64)
+    is_allowed = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prefix"]
+        verbose_name = "client whitelist entry"
+        verbose_name_plural = "client whitelist"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+
+class SitePage(models.Model):
+    """A static page (rules, FAQ) written in Markdown and rendered safely."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=128)
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AuditLog(models.Model):
+    """Append-only record of staff actions with old and new values (secrets masked)."""
+
+    actor = models.ForeignKey(
+        Member, null=True, on_delete=models.SET_NULL, related_name="audit_actions"
+    )
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+    target_repr = models.CharField(max_length=255)
+    old_values = models.JSONField(default=dict)
+    new_values = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Admin: a target's history.
+            models.Index(fields=["target_type", "target_id"], name="audit_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_repr}"

@@ -1,0 +1,54 @@
+"""Read-side queries of the tracker app, shared by pages, the API and admin."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from tracker.models import Member, Torrent, TorrentStatus
+
+TORRENT_SORTS = {
+    "date": "-created_at",
+    "size": "-size",
+    "seeders": "-seeders",
+    "name": "name",
+}
+
+
+def member_announce_url(member: Member) -> str:
+    """The member's personal HTTP announce URL: ``<PBTS_BASE_URL>/announce/<passkey>``."""
+    return f"{settings.PBTS_BASE_URL}/announce/{member.passkey}"
+
+
+def torrent_visible(*, viewer: Member) -> QuerySet[Torrent]:
+    """Torrents ``viewer`` may see: approved ones; staff also see every other state;
+    uploaders also see their own pending or rejected torrents (never deleted ones)."""
+    qs = Torrent.objects.all()
+    if viewer.is_moderator:
+        return qs
+    return qs.filter(
+        Q(status=TorrentStatus.APPROVED)
+        | Q(uploader=viewer, status__in=[TorrentStatus.PENDING, TorrentStatus.REJECTED])
+    )
+
+
+def torrent_browse(
+    *, query: str = "", category_slug: str = "", sort: str = "date"
+) -> QuerySet[Torrent]:
+    """Approved torrents for browse and search, without the metainfo blob.
+
+    Args:
+        query: words that must all appear in the name (case-insensitive).
+        category_slug: limit to one category ('' for all).
+        sort: one of ``TORRENT_SORTS`` keys; unknown values sort by date.
+    """
+    qs = (
+        Torrent.objects.filter(status=TorrentStatus.APPROVED)
+        .select_related("category", "uploader")
+        .defer("metainfo", "description")
+    )
+    for word in query.split()[:10]:
+        qs = qs.filter(name__icontains=word)
+    if category_slug:
+        qs = qs.filter(category__slug=category_slug)
+    return qs.order_by(TORRENT_SORTS.get(sort, "-created_at"), "-id")

@@ -1,0 +1,1 @@
+"""Write services of the tracker app: typed functions with keyword-only arguments."""

@@ -1,0 +1,265 @@
+"""Member services: creation, invites and registration, passkeys, API tokens, moderation."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from reputation.models import Ledger
+from tracker import authcache
+from tracker.errors import Conflict, InvalidInput, NotPermitted
+from tracker.models import Invite, Member, MemberClass, new_passkey
+from tracker.services.audit import audit_record
+
+
+@transaction.atomic
+def member_create(
+    *,
+    username: str,
+    email: str = "",
+    password: str | None = None,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    invited_by: Member | None = None,
+) -> Member:
+    """Create a member with a passkey, an API token and an empty ledger.
+
+    ``password=None`` leaves the account without a usable password (API and tracker only).
+
+    Raises:
+        Conflict: the username is taken (case-insensitive).
+    """
+    if Member.objects.filter(username__iexact=username).exists():
+        raise Conflict("That username is taken.", field="username")
+    member = Member(
+        username=username,
+        email=email,
+        is_staff=is_staff or is_superuser,
+        is_superuser=is_superuser,
+        invited_by=invited_by,
+        invites_left=settings.PBTS_NEW_MEMBER_INVITES,
+    )
+    if password is None:
+        member.set_unusable_password()
+    else:
+        member.set_password(password)
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as exc:
+        raise Conflict("That username is taken.", field="username") from exc
+    Ledger.objects.create(member=member)
+    Token.objects.create(user=member)
+    return member
+
+
+def member_api_token(member: Member) -> str:
+    """Return the member's API token key (40 hex), creating it if missing."""
+    token, _ = Token.objects.get_or_create(user=member)
+    return token.key
+
+
+def owner_ensure(*, username: str, email: str, password: str = "") -> tuple[Member, str | None]:
+    """Make sure the owner account (a superuser) exists; idempotent.
+
+    Returns the owner and, only when the account was created without a configured password,
+    the generated password (to be shown once, never logged).
+    """
+    existing = Member.objects.filter(username=username).first()
+    if existing is not None:
+        return existing, None
+    generated = None if password else secrets.token_urlsafe(16)
+    owner = member_create(
+        username=username, email=email, password=password or generated, is_superuser=True
+    )
+    return owner, generated
+
+
+@transaction.atomic
+def invite_create(*, inviter: Member, email: str = "") -> Invite:
+    """Create an invite that expires after ``PBTS_INVITE_DAYS`` days.
+
+    Staff invite without limit; other members spend one of ``invites_left``.
+
+    Raises:
+        NotPermitted: the inviter is banned or has no invites left.
+    """
+    inviter = Member.objects.select_for_update().get(pk=inviter.pk)
+    if inviter.is_banned:
+        raise NotPermitted("Banned members cannot invite.")
+    if not inviter.is_moderator:
+        if inviter.invites_left < 1:
+            raise NotPermitted("You have no invites left.")
+        inviter.invites_left -= 1
+        inviter.save(update_fields=["invites_left", "updated_at"])
+    expires_at = timezone.now() + timedelta(days=settings.PBTS_INVITE_DAYS)
+    return Invite.objects.create(inviter=inviter, email=email, expires_at=expires_at)
+
+
+def _usable_invite(code: str) -> Invite:
+    invite = (
+        Invite.objects.select_for_update().select_related("inviter").filter(code=code).first()
+    )
+    if invite is None or invite.is_revoked:
+        raise InvalidInput("This invite code is not valid.", field="invite_code")
+    if invite.used_by_id is not None or invite.used_at is not None:
+        raise InvalidInput("This invite has already been used.", field="invite_code")
+    if invite.expires_at <= timezone.now():
+        raise InvalidInput("This invite has expired.", field="invite_code")
+    if invite.inviter.is_banned:
+        raise InvalidInput("This invite is no longer valid.", field="invite_code")
+    return invite
+
+
+@transaction.atomic
+def member_register(*, invite_code: str, username: str, email: str, password: str) -> Member:
+    """Register a member through an invite; the invite is used up and the tree recorded.
+
+    Raises:
+        InvalidInput: wrong, used, revoked or expired invite (field ``invite_code``), or a
+            password the validators refuse (field ``password``).
+        Conflict: the username is taken (field ``username``).
+    """
+    invite = _usable_invite(invite_code.strip())
+    try:
+        validate_password(password, Member(username=username, email=email))
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="password") from exc
+    member = member_create(
+        username=username, email=email, password=password, invited_by=invite.inviter
+    )
+    invite.used_by = member
+    invite.used_at = timezone.now()
+    invite.save(update_fields=["used_by", "used_at"])
+    return member
+
+
+@transaction.atomic
+def invite_revoke(*, invite: Invite, actor: Member) -> None:
+    """Revoke an unused invite; the inviter (or staff) may do it.
+
+    Raises:
+        NotPermitted: the actor is neither the inviter nor staff.
+        InvalidInput: the invite was already used.
+    """
+    if actor.pk != invite.inviter_id and not actor.is_moderator:
+        raise NotPermitted("You cannot revoke this invite.")
+    if invite.used_by_id is not None:
+        raise InvalidInput("A used invite cannot be revoked.")
+    invite.is_revoked = True
+    invite.save(update_fields=["is_revoked"])
+
+
+@transaction.atomic
+def passkey_reset(*, member: Member, actor: Member | None = None) -> str:
+    """Give the member a new passkey; the old one stops working at once (cache invalidated).
+
+    Returns the new passkey (32 hex). A reset by someone other than the member is audited.
+    """
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    old = member.passkey
+    member.passkey = new_passkey()
+    member.save(update_fields=["passkey", "updated_at"])
+    authcache.invalidate_passkey(old)
+    if actor is not None and actor.pk != member.pk:
+        audit_record(
+            actor=actor,
+            action="passkey_reset",
+            target=member,
+            old={"passkey": old},
+            new={"passkey": member.passkey},
+        )
+    return member.passkey
+
+
+@transaction.atomic
+def api_token_reset(*, member: Member) -> str:
+    """Replace the member's API token; the old token stops working at once. Returns the key."""
+    Token.objects.filter(user=member).delete()
+    return Token.objects.create(user=member).key
+
+
+STANDING_FIELDS = ("is_banned", "ban_reason", "can_download", "is_ratio_exempt", "member_class")
+
+
+@transaction.atomic
+def member_moderate(
+    *, member: Member, actor: Member, action: str, reason: str = "", **changes: Any
+) -> Member:
+    """Apply staff changes to a member's standing, audit them and invalidate the auth cache.
+
+    Args:
+        changes: any of ``is_banned``, ``ban_reason``, ``can_download``, ``is_ratio_exempt``,
+            ``member_class``.
+
+    Raises:
+        NotPermitted: the actor is not staff, or tries to moderate a superuser or themselves.
+        InvalidInput: an unknown field or member class.
+    """
+    if not actor.is_moderator:
+        raise NotPermitted("Only staff can moderate members.")
+    if member.is_superuser and not actor.is_superuser:
+        raise NotPermitted("Only the owner can moderate the owner.")
+    if member.pk == actor.pk and changes.get("is_banned"):
+        raise NotPermitted("You cannot ban yourself.")
+    unknown = set(changes) - set(STANDING_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    if "member_class" in changes and changes["member_class"] not in MemberClass.values:
+        raise InvalidInput("Unknown member class.", field="member_class")
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    old = {field: getattr(member, field) for field in changes}
+    for field, value in changes.items():
+        setattr(member, field, value)
+    member.save(update_fields=[*changes, "updated_at"])
+    authcache.invalidate_passkey(member.passkey)
+    audit_record(actor=actor, action=action, target=member, old=old, new=changes, reason=reason)
+    return member
+
+
+def member_ban(*, member: Member, actor: Member, reason: str) -> Member:
+    """Ban a member (announces, downloads and logins refused). ``reason`` is required.
+
+    Raises:
+        InvalidInput: no reason given.
+    """
+    if not reason.strip():
+        raise InvalidInput("A ban needs a reason.", field="reason")
+    return member_moderate(
+        member=member,
+        actor=actor,
+        action="member_ban",
+        reason=reason,
+        is_banned=True,
+        ban_reason=reason,
+    )
+
+
+def member_unban(*, member: Member, actor: Member, reason: str = "") -> Member:
+    """Lift a ban."""
+    return member_moderate(
+        member=member,
+        actor=actor,
+        action="member_unban",
+        reason=reason,
+        is_banned=False,
+        ban_reason="",
+    )
+
+
+def member_set_downloading(
+    *, member: Member, actor: Member, enabled: bool, reason: str = ""
+) -> Member:
+    """Enable or disable a member's downloading (leeching and .torrent downloads)."""
+    action = "downloading_enable" if enabled else "downloading_disable"
+    return member_moderate(
+        member=member, actor=actor, action=action, reason=reason, can_download=enabled
+    )

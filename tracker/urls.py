@@ -1,0 +1,3 @@
+"""Page URLs of the tracker app (server-rendered, no JavaScript needed)."""
+
+urlpatterns: list = []
