@@ -1,0 +1,284 @@
+"""HTTP tracker wire protocol: parse announce/scrape query strings, encode bencoded replies.
+
+Pure functions, no Django import, shared by the Django view and ``trackerd``. The query string is
+parsed from its raw bytes because ``info_hash`` and ``peer_id`` are binary (BEP 3): each value is
+percent-decoded to bytes, never to text.
+
+Rules and their sources:
+- BEP 3: announce parameters, ``failure reason``, ``interval``, non-compact peer dicts.
+- BEP 7: ``peers6`` (18-byte IPv6 entries), ``ipv4``/``ipv6`` parameters.
+- BEP 21: ``event=paused`` (a partial seed).
+- BEP 23: compact peer lists (6-byte IPv4 entries), the default here.
+- BEP 48: scrape with repeated ``info_hash``, the ``files`` dictionary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+MAX_QUERY_BYTES = 4096
+MAX_INT = 2**63 - 1
+MAX_SCRAPE_HASHES = 128
+EVENTS = frozenset({b"", b"started", b"completed", b"stopped", b"paused"})
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_DIGITS = re.compile(rb"[0-9]{1,19}")
+
+
+class Refusal(Exception):
+    """The request is refused; ``reason`` is sent as the bencoded ``failure reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceRequest:
+    """A parsed announce. Byte counters are bytes; ``event`` is one of ``EVENTS`` as text."""
+
+    info_hash: bytes
+    peer_id: bytes
+    port: int
+    uploaded: int
+    downloaded: int
+    left: int
+    event: str
+    numwant: int | None
+    compact: bool
+    no_peer_id: bool
+    key: bytes
+    passkey: str
+    ipv4: str
+    ipv6: str
+
+
+def split_query(query: bytes, *, repeatable: frozenset[bytes] = frozenset()) -> dict:
+    """Split a raw query string into ``{name: value}`` (bytes) or ``{name: [values]}``.
+
+    Names in ``repeatable`` collect every value into a list; any other name given twice is
+    refused, as are malformed percent-escapes and queries over ``MAX_QUERY_BYTES``.
+
+    Raises:
+        Refusal: malformed, oversize or repeated parameters.
+    """
+    if len(query) > MAX_QUERY_BYTES:
+        raise Refusal("Request too long")
+    if _BAD_ESCAPE.search(query):
+        raise Refusal("Malformed query string: bad percent-encoding")
+    params: dict = {}
+    for part in query.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        name = unquote_to_bytes(name)
+        value = unquote_to_bytes(value)
+        if name in repeatable:
+            params.setdefault(name, []).append(value)
+        elif name in params:
+            raise Refusal(f"Parameter {name.decode('latin-1')!r} given twice")
+        else:
+            params[name] = value
+    return params
+
+
+def _int(params: dict, name: bytes) -> int | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_INT:
+        raise Refusal(f"Invalid {name.decode()}: must be an integer from 0 to {MAX_INT}")
+    return int(raw)
+
+
+def _required_int(params: dict, name: bytes) -> int:
+    value = _int(params, name)
+    if value is None:
+        raise Refusal(f"Missing {name.decode()}")
+    return value
+
+
+def _hash20(params: dict, name: bytes) -> bytes:
+    raw = params.get(name)
+    if raw is None:
+        raise Refusal(f"Missing {name.decode()}")
+    if len(raw) != 20:
+        raise Refusal(f"Invalid {name.decode()}: must be 20 bytes, got {len(raw)}")
+    return raw
+
+
+def _flag(params: dict, name: bytes, default: bool) -> bool:
+    raw = params.get(name)
+    if raw is None or raw == b"":
+        return default
+    if raw in (b"0", b"1"):
+        return raw == b"1"
+    raise Refusal(f"Invalid {name.decode()}: must be 0 or 1")
+
+
+def _text(params: dict, name: bytes, limit: int) -> str:
+    raw = params.get(name, b"")
+    if len(raw) > limit:
+        raise Refusal(f"Invalid {name.decode()}: too long")
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise Refusal(f"Invalid {name.decode()}: not ASCII") from exc
+
+
+def parse_announce(query: bytes, *, passkey: str = "") -> AnnounceRequest:
+    """Parse a BEP 3 announce query string (raw bytes after ``?``).
+
+    Args:
+        query: the raw query string, percent-encoded as sent.
+        passkey: the passkey from the URL path, if the path form ``/announce/<passkey>`` was
+            used; otherwise the ``passkey`` parameter (the original PBTS form) is read.
+
+    Raises:
+        Refusal: any missing, repeated, oversize or malformed parameter, with a plain message.
+    """
+    params = split_query(query)  # unknown parameters (corrupt, supportcrypto, ...) are ignored
+    info_hash = _hash20(params, b"info_hash")
+    peer_id = _hash20(params, b"peer_id")
+    port = _required_int(params, b"port")
+    if not 1 <= port <= 65535:
+        raise Refusal("Invalid port: must be 1-65535")
+    event = params.get(b"event", b"")
+    if event not in EVENTS:
+        raise Refusal("Invalid event")
+    key = params.get(b"key", b"")
+    if len(key) > 64:
+        raise Refusal("Invalid key: too long")
+    if not passkey:
+        passkey = _text(params, b"passkey", 64)
+    return AnnounceRequest(
+        info_hash=info_hash,
+        peer_id=peer_id,
+        port=port,
+        uploaded=_required_int(params, b"uploaded"),
+        downloaded=_required_int(params, b"downloaded"),
+        left=_required_int(params, b"left"),
+        event=event.decode("ascii"),
+        numwant=_int(params, b"numwant"),
+        compact=_flag(params, b"compact", True),
+        no_peer_id=_flag(params, b"no_peer_id", False),
+        key=key,
+        passkey=passkey,
+        ipv4=_text(params, b"ipv4", 15),
+        ipv6=_text(params, b"ipv6", 45),
+    )
+
+
+def parse_scrape(query: bytes, *, passkey: str = "") -> tuple[list[bytes], str]:
+    """Parse a BEP 48 scrape query: one or more ``info_hash`` values and the passkey.
+
+    Returns ``(info_hashes, passkey)`` with duplicates removed, order kept. A scrape without
+    ``info_hash`` (a full scrape) is refused on a private tracker.
+
+    Raises:
+        Refusal: no or malformed ``info_hash``, more than ``MAX_SCRAPE_HASHES``.
+    """
+    params = split_query(query, repeatable=frozenset({b"info_hash"}))
+    hashes = params.get(b"info_hash", [])
+    if not hashes:
+        raise Refusal("Full scrape is not allowed: give info_hash")
+    if len(hashes) > MAX_SCRAPE_HASHES:
+        raise Refusal(f"Too many info_hash values (at most {MAX_SCRAPE_HASHES})")
+    for value in hashes:
+        if len(value) != 20:
+            raise Refusal(f"Invalid info_hash: must be 20 bytes, got {len(value)}")
+    if not passkey:
+        passkey = _text(params, b"passkey", 64)
+    return list(dict.fromkeys(hashes)), passkey
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+def _bstr(value: bytes) -> bytes:
+    return b"%d:%s" % (len(value), value)
+
+
+def encode_failure(reason: str, *, retry_in: int | None = None) -> bytes:
+    """Bencode ``{"failure reason": reason}`` (BEP 3), plus BEP 31 ``retry in`` minutes."""
+    body = b"d14:failure reason" + _bstr(reason.encode())
+    if retry_in is not None:
+        body += b"8:retry ini%de" % retry_in
+    return body + b"e"
+
+
+def encode_announce(
+    *,
+    complete: int,
+    incomplete: int,
+    interval: int,
+    min_interval: int,
+    peers: bytes,
+    peers6: bytes = b"",
+    warning: str = "",
+) -> bytes:
+    """Bencode a compact announce reply (BEP 3/23; ``peers6`` per BEP 7).
+
+    Args:
+        complete, incomplete: seeders and leechers in the swarm.
+        interval, min_interval: seconds.
+        peers: concatenated 6-byte IPv4 entries; peers6: concatenated 18-byte IPv6 entries.
+        warning: sent as ``warning message`` when not empty.
+    """
+    out = [
+        b"d8:completei%de10:incompletei%de8:intervali%de12:min intervali%de5:peers"
+        % (complete, incomplete, interval, min_interval),
+        _bstr(peers),
+    ]
+    if peers6:
+        out += [b"6:peers6", _bstr(peers6)]
+    if warning:
+        out += [b"15:warning message", _bstr(warning.encode())]
+    out.append(b"e")
+    return b"".join(out)
+
+
+def encode_announce_dicts(
+    *,
+    complete: int,
+    incomplete: int,
+    interval: int,
+    min_interval: int,
+    peers: list[tuple[bytes, str, int]],
+    no_peer_id: bool,
+    warning: str = "",
+) -> bytes:
+    """Bencode a non-compact reply (BEP 3): ``peers`` is a list of ``(peer_id, ip, port)``;
+    the ``peer id`` key is left out when ``no_peer_id`` is set."""
+    items = []
+    for peer_id, ip, port in peers:
+        entry = b"d2:ip" + _bstr(ip.encode())
+        if not no_peer_id:
+            entry += b"7:peer id" + _bstr(peer_id)
+        items.append(entry + b"4:porti%dee" % port)
+    out = [
+        b"d8:completei%de10:incompletei%de8:intervali%de12:min intervali%de5:peersl"
+        % (complete, incomplete, interval, min_interval),
+        *items,
+        b"e",
+    ]
+    if warning:
+        out += [b"15:warning message", _bstr(warning.encode())]
+    out.append(b"e")
+    return b"".join(out)
+
+
+def encode_scrape(files: dict[bytes, tuple[int, int, int]]) -> bytes:
+    """Bencode a BEP 48 scrape reply. ``files`` maps a 20-byte info_hash to
+    ``(complete, downloaded, incomplete)``; keys are emitted sorted, as bencode requires."""
+    out = [b"d5:filesd"]
+    for info_hash in sorted(files):
+        complete, downloaded, incomplete = files[info_hash]
+        out.append(
+            _bstr(info_hash)
+            + b"d8:completei%de10:downloadedi%de10:incompletei%dee"
+            % (complete, downloaded, incomplete)
+        )
+    out.append(b"ee")
+    return b"".join(out)
