@@ -188,3 +188,18 @@ PBTS_AUTH_CACHE_SECONDS = env.int("PBTS_AUTH_CACHE_SECONDS", default=300)
 MIN_RATIO = env.float("MIN_RATIO", default=0.5)
 PBTS_RATIO_GRACE_BYTES = env.int("PBTS_RATIO_GRACE_BYTES", default=5 * 1024**3)
 MAX_PEERS = env.int("MAX_PEERS", default=50)
+# Announce (seconds unless noted). Clients re-announce every interval (+ up to 10% jitter).
+PBTS_ANNOUNCE_INTERVAL = env.int("PBTS_ANNOUNCE_INTERVAL", default=1800)
+PBTS_ANNOUNCE_MIN_INTERVAL = env.int("PBTS_ANNOUNCE_MIN_INTERVAL", default=900)
+PBTS_MAX_PEERS_PER_MEMBER = env.int("PBTS_MAX_PEERS_PER_MEMBER", default=3)
+# Peers silent for this long are reaped.
+PBTS_PEER_TIMEOUT = env.int("PBTS_PEER_TIMEOUT", default=2 * PBTS_ANNOUNCE_INTERVAL + 300)
+# How often announce credits are flushed to the database.
+PBTS_FLUSH_SECONDS = env.float("PBTS_FLUSH_SECONDS", default=3.0)
+# Reverse proxies whose X-Forwarded-For is believed (IP addresses); no one else's is.
+PBTS_TRUSTED_PROXIES = env.list("PBTS_TRUSTED_PROXIES", default=[])
+# Ports refused in announces (other P2P networks); empty value: the built-in list.
+PBTS_BLACKLISTED_PORTS = env.list("PBTS_BLACKLISTED_PORTS", cast=int, default=[])
+# Run the statistics flush in a thread of the web process (the embedded default; off when a
+# Celery beat does it).
+PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=True)

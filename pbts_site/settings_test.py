@@ -21,3 +21,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None}}  # noqa: F405
+PBTS_INPROCESS_FLUSH = False
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -8,34 +8,14 @@ working at once on every process that shares the cache (Redis when ``REDIS_URL``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from tracker.models import Member, Torrent, TorrentStatus
+from tracker.announce.handler import MemberStanding, TorrentStanding
+from tracker.models import ClientPrefix, Member, Torrent, TorrentStatus
 
 _MISSING = "missing"
-
-
-@dataclass(frozen=True, slots=True)
-class MemberStanding:
-    """What authorization needs of a member; ``member_id`` is the primary key."""
-
-    member_id: int
-    is_banned: bool
-    can_download: bool
-    is_ratio_exempt: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TorrentStanding:
-    """What authorization and accounting need of a registered torrent."""
-
-    torrent_id: int
-    is_freeleech: bool
-    is_double_upload: bool
 
 
 def _passkey_key(passkey: str) -> str:
@@ -46,6 +26,17 @@ def _torrent_key(info_hash_hex: str) -> str:
     return f"auth:torrent:{info_hash_hex}"
 
 
+def _member_fields(row: dict) -> dict:
+    return {
+        "member_id": row["id"],
+        "is_banned": row["is_banned"],
+        "can_download": row["can_download"],
+        "is_ratio_exempt": row["is_ratio_exempt"],
+        "uploaded": row["ledger__uploaded"] or 0,
+        "downloaded": row["ledger__downloaded"] or 0,
+    }
+
+
 def member_standing(passkey: str) -> MemberStanding | None:
     """Return the standing of the member owning ``passkey`` (32 hex), or ``None`` if unknown."""
     key = _passkey_key(passkey)
@@ -53,10 +44,17 @@ def member_standing(passkey: str) -> MemberStanding | None:
     if hit is None:
         row = (
             Member.objects.filter(passkey=passkey, is_active=True)
-            .values("id", "is_banned", "can_download", "is_ratio_exempt")
+            .values(
+                "id",
+                "is_banned",
+                "can_download",
+                "is_ratio_exempt",
+                "ledger__uploaded",
+                "ledger__downloaded",
+            )
             .first()
         )
-        hit = _MISSING if row is None else {"member_id": row.pop("id"), **row}
+        hit = _MISSING if row is None else _member_fields(row)
         cache.set(key, hit, settings.PBTS_AUTH_CACHE_SECONDS)
     return None if hit == _MISSING else MemberStanding(**hit)
 
@@ -74,6 +72,26 @@ def torrent_standing(info_hash_hex: str) -> TorrentStanding | None:
         hit = _MISSING if row is None else {"torrent_id": row.pop("id"), **row}
         cache.set(key, hit, settings.PBTS_AUTH_CACHE_SECONDS)
     return None if hit == _MISSING else TorrentStanding(**hit)
+
+
+_CLIENTS_KEY = "auth:clients"
+
+
+def allowed_client_prefixes() -> tuple[bytes, ...]:
+    """The whitelisted peer_id prefixes (BEP 20), cached; an empty whitelist allows none."""
+    hit = cache.get(_CLIENTS_KEY)
+    if hit is None:
+        hit = tuple(
+            p.encode("latin-1")
+            for p in ClientPrefix.objects.filter(is_allowed=True).values_list("prefix", flat=True)
+        )
+        cache.set(_CLIENTS_KEY, hit, settings.PBTS_AUTH_CACHE_SECONDS)
+    return hit
+
+
+def invalidate_clients() -> None:
+    """Forget the cached client whitelist (call after any whitelist edit)."""
+    _forget(_CLIENTS_KEY)
 
 
 def _forget(key: str) -> None:
@@ -96,6 +114,8 @@ def invalidate_torrent(info_hash_hex: str) -> None:
 __all__ = [
     "MemberStanding",
     "TorrentStanding",
+    "allowed_client_prefixes",
+    "invalidate_clients",
     "invalidate_passkey",
     "invalidate_torrent",
     "member_standing",

@@ -234,3 +234,49 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_repr}"
+
+
+class TorrentHistory(models.Model):
+    """Per-member, per-torrent statistics credited by the announce flush (bytes, seconds).
+
+    ``completed_at`` is set by the first ``completed`` event: a snatch counts once per member
+    and torrent.
+    """
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="history")
+    torrent = models.ForeignKey(Torrent, on_delete=models.CASCADE, related_name="history")
+    uploaded = models.BigIntegerField(default=0)
+    downloaded = models.BigIntegerField(default=0)
+    seed_seconds = models.BigIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "torrent histories"
+        constraints = [
+            # The flush upserts on this pair (ON CONFLICT).
+            models.UniqueConstraint(fields=["member", "torrent"], name="history_member_torrent"),
+        ]
+        indexes = [
+            # Snatch counts per torrent.
+            models.Index(fields=["torrent", "completed_at"], name="history_torrent_completed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} on {self.torrent_id}"
+
+
+class StatsFlush(models.Model):
+    """One applied statistics batch; its id makes a re-run of the same batch a no-op."""
+
+    batch_id = models.CharField(max_length=64, unique=True)
+    members = models.PositiveIntegerField(default=0)
+    torrents = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.batch_id

@@ -1,3 +1,32 @@
-"""API v1 URLs."""
+"""API v1 URLs, mounted at ``/api/v1/`` (namespace ``api``)."""
 
-urlpatterns: list = []
+from django.urls import path, re_path
+
+from tracker.api import views
+
+app_name = "api"
+
+# Usernames as Django's default validator allows them (letters, digits and @ . + - _).
+USERNAME = r"(?P<username>[\w.@+-]{1,150})"
+
+urlpatterns = [
+    path("me/", views.MeView.as_view(), name="me"),
+    path("me/passkey/reset/", views.PasskeyResetView.as_view(), name="passkey-reset"),
+    path("me/token/reset/", views.TokenResetView.as_view(), name="token-reset"),
+    path("categories/", views.CategoryListView.as_view(), name="category-list"),
+    path("torrents/", views.TorrentListCreateView.as_view(), name="torrent-list"),
+    path("torrents/<int:pk>/", views.TorrentDetailView.as_view(), name="torrent-detail"),
+    path(
+        "torrents/<int:pk>/download/",
+        views.TorrentDownloadView.as_view(),
+        name="torrent-download",
+    ),
+    path(
+        "torrents/<int:pk>/moderate/",
+        views.TorrentModerateView.as_view(),
+        name="torrent-moderate",
+    ),
+    path("members/", views.MemberListView.as_view(), name="member-list"),
+    re_path(rf"^members/{USERNAME}/ban/$", views.MemberBanView.as_view(), name="member-ban"),
+    re_path(rf"^members/{USERNAME}/unban/$", views.MemberUnbanView.as_view(), name="member-unban"),
+]

@@ -1,0 +1,211 @@
+"""The announce and scrape pipeline shared by every front end: parse -> authorize -> update ->
+select -> encode. Pure code, no Django import; the front end supplies an :class:`Authority`
+(cached standings) and a peer store.
+
+Refusals are plain words, sent as a bencoded ``failure reason`` with HTTP 200 (BEP 3).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from reputation.policy import leech_verdict
+from tracker.announce.protocol import (
+    AnnounceRequest,
+    Refusal,
+    encode_announce,
+    encode_announce_dicts,
+    encode_failure,
+    encode_scrape,
+    parse_announce,
+    parse_scrape,
+)
+from tracker.announce.store import MemoryPeerStore
+from tracker.announce.swarm import Announce, Refused, Rules
+
+PASSKEY_RE = re.compile(r"[0-9a-f]{32}")
+# Ports of other P2P networks that private trackers refuse (Ocelot practice): Direct Connect,
+# Kazaa, eMule, Gnutella, WinMX.
+DEFAULT_BLACKLISTED_PORTS = frozenset({411, 412, 413, 1214, 4662, 6346, 6347, 6699})
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStanding:
+    """What authorization needs of a member; byte figures are the ledger's totals."""
+
+    member_id: int
+    is_banned: bool
+    can_download: bool
+    is_ratio_exempt: bool
+    uploaded: int = 0
+    downloaded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentStanding:
+    """What authorization and accounting need of a registered (approved) torrent."""
+
+    torrent_id: int
+    is_freeleech: bool
+    is_double_upload: bool
+
+
+class Authority(Protocol):
+    """Cached answers the pipeline asks for; every method must be cheap (no query per call
+    once warm)."""
+
+    def member(self, passkey: str) -> MemberStanding | None: ...
+
+    def torrent(self, info_hash_hex: str) -> TorrentStanding | None: ...
+
+    def client_allowed(self, peer_id: bytes) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Site rules for announces: intervals (seconds), ratio figures, refused ports."""
+
+    rules: Rules = field(default_factory=Rules)
+    min_ratio: float = 0.5
+    grace_bytes: int = 5 * 1024**3
+    blacklisted_ports: frozenset[int] = frozenset()
+
+
+def compact_address(ip: str, port: int) -> tuple[bytes, bytes]:
+    """Return ``(compact4, compact6)`` for an address: one is the 6- or 18-byte BEP 23/7 entry,
+    the other empty. IPv4-mapped IPv6 addresses count as IPv4."""
+    addr = ipaddress.ip_address(ip)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    packed = addr.packed + port.to_bytes(2, "big")
+    return (packed, b"") if addr.version == 4 else (b"", packed)
+
+
+def _authorize(req: AnnounceRequest, auth: Authority, policy: Policy):
+    if not PASSKEY_RE.fullmatch(req.passkey):
+        raise Refusal("Unknown passkey")
+    member = auth.member(req.passkey)
+    if member is None:
+        raise Refusal("Unknown passkey")
+    if member.is_banned:
+        raise Refusal("Account banned")
+    if not auth.client_allowed(req.peer_id):
+        raise Refusal("Client not allowed")
+    if req.port in policy.blacklisted_ports:
+        raise Refusal(f"Port {req.port} is blacklisted")
+    torrent = auth.torrent(req.info_hash.hex())
+    if torrent is None:
+        raise Refusal("Unregistered torrent")
+    return member, torrent
+
+
+def _leech_refusal(member: MemberStanding, policy: Policy) -> str:
+    if not member.can_download:
+        return "Downloading disabled by staff"
+    verdict = leech_verdict(
+        uploaded=member.uploaded,
+        downloaded=member.downloaded,
+        min_ratio=policy.min_ratio,
+        grace_bytes=policy.grace_bytes,
+        exempt=member.is_ratio_exempt,
+    )
+    return verdict.reason
+
+
+def handle_announce(
+    query: bytes,
+    *,
+    client_ip: str,
+    path_passkey: str,
+    auth: Authority,
+    store: MemoryPeerStore,
+    policy: Policy,
+) -> bytes:
+    """Answer one HTTP announce with bencoded bytes (never raises for client input).
+
+    Args:
+        query: the raw query string; client_ip: the socket address (or a trusted proxy's
+            forwarded address); path_passkey: the passkey from ``/announce/<passkey>`` ('' for
+            the ``?passkey=`` form).
+    """
+    try:
+        req = parse_announce(query, passkey=path_passkey)
+        member, torrent = _authorize(req, auth, policy)
+        compact4, compact6 = compact_address(client_ip, req.port)
+        refusal = _leech_refusal(member, policy) if req.left > 0 else ""
+        ann = Announce(
+            member_id=member.member_id,
+            peer_id=req.peer_id,
+            compact4=compact4,
+            compact6=compact6,
+            uploaded=req.uploaded,
+            downloaded=req.downloaded,
+            left=req.left,
+            event=req.event,
+            key=req.key,
+            numwant=req.numwant,
+            is_freeleech=torrent.is_freeleech,
+            is_double_upload=torrent.is_double_upload,
+            may_leech=not refusal,
+            leech_refusal=refusal,
+        )
+        outcome = store.announce(torrent.torrent_id, ann, rules=policy.rules)
+    except (Refusal, Refused) as exc:
+        return encode_failure(exc.reason)
+    if outcome.refusal:
+        return encode_failure(outcome.refusal)
+    rules = policy.rules
+    if not req.compact:
+        return encode_announce_dicts(
+            complete=outcome.complete,
+            incomplete=outcome.incomplete,
+            interval=rules.interval,
+            min_interval=rules.min_interval,
+            peers=[_peer_tuple(p) for p in outcome.peers],
+            no_peer_id=req.no_peer_id,
+        )
+    return encode_announce(
+        complete=outcome.complete,
+        incomplete=outcome.incomplete,
+        interval=rules.interval,
+        min_interval=rules.min_interval,
+        peers=b"".join(p.compact4 for p in outcome.peers),
+        peers6=b"".join(p.compact6 for p in outcome.peers),
+    )
+
+
+def _peer_tuple(peer) -> tuple[bytes, str, int]:
+    entry = peer.compact4 or peer.compact6
+    ip = str(ipaddress.ip_address(entry[:-2]))
+    return peer.peer_id, ip, int.from_bytes(entry[-2:], "big")
+
+
+def handle_scrape(
+    query: bytes, *, path_passkey: str, auth: Authority, store: MemoryPeerStore, snatches
+) -> bytes:
+    """Answer one BEP 48 scrape with bencoded bytes; only registered torrents are listed.
+
+    Args:
+        snatches: callable ``{torrent_id} -> {torrent_id: downloaded count}``.
+    """
+    try:
+        hashes, passkey = parse_scrape(query, passkey=path_passkey)
+        member = auth.member(passkey) if PASSKEY_RE.fullmatch(passkey) else None
+        if member is None:
+            raise Refusal("Unknown passkey")
+        if member.is_banned:
+            raise Refusal("Account banned")
+    except Refusal as exc:
+        return encode_failure(exc.reason)
+    known = {}
+    for info_hash in hashes:
+        standing = auth.torrent(info_hash.hex())
+        if standing is not None:
+            known[info_hash] = standing.torrent_id
+    counts = store.counts(known.values())
+    done = snatches(set(known.values()))
+    files = {h: (counts[t][0], done.get(t, 0), counts[t][1]) for h, t in known.items()}
+    return encode_scrape(files)

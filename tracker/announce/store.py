@@ -1,0 +1,145 @@
+"""The in-process peer store: swarms, per-(member, torrent) credit accumulators, the reaper.
+
+Pure code, no Django import. Used by the embedded default (the Django view in one process) and,
+as its in-memory layer, by ``trackerd``. Thread-safe: one lock guards swarms and accumulators,
+so an announce's state update and its credit are applied together.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from tracker.announce.swarm import Announce, Outcome, Rules, Swarm, apply_announce
+
+StatsKey = tuple[int, int]  # (member_id, torrent_id)
+
+
+@dataclass(slots=True)
+class StatsBatch:
+    """Credits taken out of a store for one flush. ``credits`` maps (member_id, torrent_id)
+    to ``[uploaded, downloaded, seed_seconds, snatched]`` (bytes, bytes, seconds, 0/1);
+    ``swarm_counts`` maps torrent_id to ``(seeders, leechers)`` for torrents that changed."""
+
+    batch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    credits: dict[StatsKey, list[int]] = field(default_factory=dict)
+    swarm_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.credits or self.swarm_counts)
+
+
+class MemoryPeerStore:
+    """Swarms by torrent id, held in this process's memory.
+
+    Args:
+        clock: returns seconds (``time.time`` by default; tests pass a fake clock).
+        rng: the random source for peer selection.
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, rng: random.Random | None = None
+    ) -> None:
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._swarms: dict[int, Swarm] = {}
+        self._credits: dict[StatsKey, list[int]] = {}
+        self._dirty: set[int] = set()
+
+    def announce(self, torrent_id: int, ann: Announce, *, rules: Rules) -> Outcome:
+        """Apply one announce to the torrent's swarm and accumulate its credit.
+
+        Raises:
+            tracker.announce.swarm.Refused: as :func:`apply_announce`.
+        """
+        with self._lock:
+            swarm = self._swarms.get(torrent_id)
+            if swarm is None:
+                swarm = self._swarms[torrent_id] = Swarm()
+            before = (swarm.complete, swarm.incomplete)
+            outcome = apply_announce(swarm, ann, now=self._clock(), rules=rules, rng=self._rng)
+            if outcome.credit:
+                self._add_credit((ann.member_id, torrent_id), outcome.credit)
+            if (outcome.complete, outcome.incomplete) != before:
+                self._dirty.add(torrent_id)
+            if not swarm.peers:
+                del self._swarms[torrent_id]
+            return outcome
+
+    def _add_credit(self, key: StatsKey, credit) -> None:
+        row = self._credits.get(key)
+        if row is None:
+            row = self._credits[key] = [0, 0, 0, 0]
+        row[0] += credit.uploaded
+        row[1] += credit.downloaded
+        row[2] += credit.seed_seconds
+        row[3] |= int(credit.snatched)
+
+    def counts(self, torrent_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """``{torrent_id: (seeders, leechers)}`` for the given torrents (zeros if none)."""
+        with self._lock:
+            out = {}
+            for torrent_id in torrent_ids:
+                swarm = self._swarms.get(torrent_id)
+                out[torrent_id] = (swarm.complete, swarm.incomplete) if swarm else (0, 0)
+            return out
+
+    def member_counts(self, member_id: int) -> tuple[int, int]:
+        """``(seeding, leeching)``: how many torrents the member seeds and leeches now."""
+        seeding = leeching = 0
+        with self._lock:
+            for swarm in self._swarms.values():
+                if member_id not in swarm.per_member:
+                    continue
+                states = [p for (m, _), p in swarm.peers.items() if m == member_id]
+                if any(p.is_seeder for p in states):
+                    seeding += 1
+                if any(not p.is_seeder for p in states):
+                    leeching += 1
+        return seeding, leeching
+
+    def reap(self, *, max_age: float) -> int:
+        """Drop peers silent for more than ``max_age`` seconds; returns how many."""
+        cutoff = self._clock() - max_age
+        removed = 0
+        with self._lock:
+            for torrent_id in list(self._swarms):
+                swarm = self._swarms[torrent_id]
+                gone = swarm.reap(cutoff)
+                if gone:
+                    removed += len(gone)
+                    self._dirty.add(torrent_id)
+                if not swarm.peers:
+                    del self._swarms[torrent_id]
+        return removed
+
+    def take_batch(self) -> StatsBatch:
+        """Take every accumulated credit and changed swarm count out for a flush."""
+        with self._lock:
+            batch = StatsBatch(credits=self._credits)
+            self._credits = {}
+            # A snatch changes the torrent's row too: its counts go with the batch.
+            self._dirty.update(t for (_, t), row in batch.credits.items() if row[3])
+            for torrent_id in self._dirty:
+                swarm = self._swarms.get(torrent_id)
+                batch.swarm_counts[torrent_id] = (
+                    (swarm.complete, swarm.incomplete) if swarm else (0, 0)
+                )
+            self._dirty = set()
+            return batch
+
+    def return_batch(self, batch: StatsBatch) -> None:
+        """Put a batch whose flush failed back, so nothing is lost (merged with new credit)."""
+        with self._lock:
+            for key, (up, down, seed, snatched) in batch.credits.items():
+                row = self._credits.setdefault(key, [0, 0, 0, 0])
+                row[0] += up
+                row[1] += down
+                row[2] += seed
+                row[3] |= snatched
+            self._dirty.update(batch.swarm_counts)

@@ -1,0 +1,62 @@
+"""HTTP announce and scrape views: the hot path, no ORM once the cache is warm.
+
+``/announce/<passkey>`` and ``/scrape/<passkey>`` (the form downloaded .torrent files use), and
+the original PBTS form ``/announce?passkey=...``. Replies are bencoded with HTTP 200, refusals
+included (BEP 3). The raw query string is read from WSGI's latin-1 ``QUERY_STRING`` so binary
+``info_hash`` and ``peer_id`` values survive byte for byte.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from tracker import tracking
+from tracker.announce.handler import handle_announce, handle_scrape
+
+_authority = tracking.CachedAuthority()
+
+
+def _reply(body: bytes) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/plain")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _raw_query(request: HttpRequest) -> bytes:
+    return request.META.get("QUERY_STRING", "").encode("latin-1", errors="replace")
+
+
+@csrf_exempt
+@require_GET
+def announce(request: HttpRequest, passkey: str = "") -> HttpResponse:
+    """BEP 3 announce; see ``tracker.announce.handler.handle_announce``."""
+    if settings.PBTS_INPROCESS_FLUSH:
+        tracking.ensure_flusher()
+    return _reply(
+        handle_announce(
+            _raw_query(request),
+            client_ip=tracking.client_ip(request),
+            path_passkey=passkey,
+            auth=_authority,
+            store=tracking.peer_store(),
+            policy=tracking.policy(),
+        )
+    )
+
+
+@csrf_exempt
+@require_GET
+def scrape(request: HttpRequest, passkey: str = "") -> HttpResponse:
+    """BEP 48 scrape of one or more registered torrents."""
+    return _reply(
+        handle_scrape(
+            _raw_query(request),
+            path_passkey=passkey,
+            auth=_authority,
+            store=tracking.peer_store(),
+            snatches=tracking.snatch_counts,
+        )
+    )

@@ -1,0 +1,302 @@
+"""API v1 serializers: input validation and the JSON shapes of members, categories, torrents.
+
+Read serializers only turn model instances into JSON; write serializers only validate input.
+Services (``tracker.services``) do the work in between.
+"""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from reputation.models import Ledger
+from reputation.policy import ratio
+from tracker.markup import render_markdown
+from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
+from tracker.selectors import TORRENT_SORTS, member_announce_url
+
+
+def _ledger_of(member: Member) -> Ledger | None:
+    """The member's ledger, or ``None`` for an account created without one."""
+    try:
+        return member.ledger
+    except Ledger.DoesNotExist:
+        return None
+
+
+class LedgerFieldsMixin(serializers.Serializer):
+    """``uploaded``/``downloaded`` (bytes, integers) and ``ratio`` from ``member.ledger``."""
+
+    uploaded = serializers.SerializerMethodField(help_text="Bytes uploaded, as announced.")
+    downloaded = serializers.SerializerMethodField(help_text="Bytes downloaded, as announced.")
+    ratio = serializers.SerializerMethodField(
+        help_text="uploaded / downloaded; null while nothing was downloaded."
+    )
+
+    @extend_schema_field(OpenApiTypes.INT64)
+    def get_uploaded(self, member: Member) -> int:
+        """Bytes uploaded (0 without a ledger)."""
+        ledger = _ledger_of(member)
+        return ledger.uploaded if ledger else 0
+
+    @extend_schema_field(OpenApiTypes.INT64)
+    def get_downloaded(self, member: Member) -> int:
+        """Bytes downloaded (0 without a ledger)."""
+        ledger = _ledger_of(member)
+        return ledger.downloaded if ledger else 0
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_ratio(self, member: Member) -> float | None:
+        """The share ratio per ``reputation.policy.ratio``."""
+        ledger = _ledger_of(member)
+        return ratio(ledger.uploaded, ledger.downloaded) if ledger else None
+
+
+class MeSerializer(LedgerFieldsMixin, serializers.ModelSerializer):
+    """The calling member's own account, with the secrets only they may see."""
+
+    announce_url = serializers.SerializerMethodField(
+        help_text="Personal announce URL; keep it secret."
+    )
+
+    class Meta:
+        model = Member
+        fields = [
+            "username",
+            "passkey",
+            "announce_url",
+            "uploaded",
+            "downloaded",
+            "ratio",
+            "member_class",
+            "invites_left",
+            "can_download",
+            "is_banned",
+            "date_joined",
+        ]
+        read_only_fields = fields
+
+    def get_announce_url(self, member: Member) -> str:
+        """The member's announce URL (``<PBTS_BASE_URL>/announce/<passkey>``)."""
+        return member_announce_url(member)
+
+
+class PasskeyResetSerializer(serializers.Serializer):
+    """Response of a passkey reset: the new passkey and the announce URL built on it."""
+
+    passkey = serializers.CharField(read_only=True)
+    announce_url = serializers.CharField(read_only=True)
+
+
+class TokenResetSerializer(serializers.Serializer):
+    """Response of an API token reset: the new token (the old one no longer works)."""
+
+    token = serializers.CharField(read_only=True)
+
+
+class MemberSerializer(LedgerFieldsMixin, serializers.ModelSerializer):
+    """A member as staff see them (no passkey)."""
+
+    class Meta:
+        model = Member
+        fields = [
+            "id",
+            "username",
+            "email",
+            "member_class",
+            "is_staff",
+            "is_banned",
+            "ban_reason",
+            "can_download",
+            "is_ratio_exempt",
+            "invites_left",
+            "uploaded",
+            "downloaded",
+            "ratio",
+            "date_joined",
+        ]
+        read_only_fields = fields
+
+
+class MemberQuerySerializer(serializers.Serializer):
+    """Query parameters of the staff member list."""
+
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=150,
+        default="",
+        help_text="Part of a username or e-mail address (case-insensitive).",
+    )
+
+
+class ReasonSerializer(serializers.Serializer):
+    """Input of a ban or unban: the reason recorded in the audit log."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    """A torrent category."""
+
+    class Meta:
+        model = Category
+        fields = ["name", "slug"]
+        read_only_fields = fields
+
+
+class TorrentFileSerializer(serializers.ModelSerializer):
+    """One file of a torrent: ``path`` (``/``-joined) and ``size`` in bytes."""
+
+    class Meta:
+        model = TorrentFile
+        fields = ["path", "size"]
+        read_only_fields = fields
+
+
+class TorrentSummarySerializer(serializers.ModelSerializer):
+    """A torrent in browse results. Needs ``category`` and ``uploader`` selected."""
+
+    category = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, help_text="Category slug."
+    )
+    uploader = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Torrent
+        fields = [
+            "id",
+            "info_hash",
+            "name",
+            "category",
+            "size",
+            "piece_count",
+            "file_count",
+            "seeders",
+            "leechers",
+            "snatches",
+            "is_freeleech",
+            "is_double_upload",
+            "uploader",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TorrentDetailSerializer(TorrentSummarySerializer):
+    """One torrent in full: description (raw and rendered), files, pieces and status."""
+
+    description_html = serializers.SerializerMethodField(
+        help_text="The description rendered from Markdown and sanitized."
+    )
+    files = TorrentFileSerializer(many=True, read_only=True)
+
+    class Meta(TorrentSummarySerializer.Meta):
+        fields = [
+            *TorrentSummarySerializer.Meta.fields,
+            "description",
+            "description_html",
+            "files",
+            "piece_length",
+            "is_hybrid",
+            "status",
+            "moderation_reason",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_description_html(self, torrent: Torrent) -> str:
+        """Safe HTML of the Markdown description."""
+        return render_markdown(torrent.description)
+
+
+class TorrentUploadedSerializer(TorrentDetailSerializer):
+    """Response of an upload: the registered torrent plus what the uploader must do next."""
+
+    message = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField(
+        help_text="Where to fetch the rewritten .torrent (API, token auth)."
+    )
+
+    class Meta(TorrentDetailSerializer.Meta):
+        fields = [*TorrentDetailSerializer.Meta.fields, "message", "download_url"]
+        read_only_fields = fields
+
+    def get_message(self, torrent: Torrent) -> str:
+        """Tell the uploader that the info_hash changed and what to seed from."""
+        text = (
+            "Torrent registered. The tracker rewrote it (private flag and source), so its "
+            f"info_hash is now {torrent.info_hash}: download the rewritten .torrent and seed "
+            "from that file, not from the one you uploaded."
+        )
+        if torrent.status == TorrentStatus.PENDING:
+            text += " It is listed once staff approve it."
+        return text
+
+    def get_download_url(self, torrent: Torrent) -> str:
+        """Absolute URL of the API download endpoint of this torrent."""
+        path = reverse("api:torrent-download", kwargs={"pk": torrent.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class TorrentUploadSerializer(serializers.Serializer):
+    """Multipart input of an upload. ``file`` is the .torrent; the rest is optional."""
+
+    file = serializers.FileField(help_text="The .torrent file.")
+    name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=255,
+        help_text="Display name; defaults to the torrent's own name.",
+    )
+    category = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Category.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Category slug (see /api/v1/categories/).",
+        error_messages={"does_not_exist": 'Unknown category "{value}".'},
+    )
+    description = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=50_000,
+        help_text="Markdown.",
+    )
+
+
+class TorrentBrowseQuerySerializer(serializers.Serializer):
+    """Query parameters of the torrent list."""
+
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        help_text="Words that must all appear in the name.",
+    )
+    category = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64, help_text="Category slug."
+    )
+    sort = serializers.ChoiceField(
+        choices=sorted(TORRENT_SORTS), required=False, default="date", help_text="Sort order."
+    )
+
+
+class TorrentModerateSerializer(serializers.Serializer):
+    """Input of a moderation decision on a torrent."""
+
+    status = serializers.ChoiceField(choices=TorrentStatus.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class DetailSerializer(serializers.Serializer):
+    """An error without a field: ``{"detail": "..."}``."""
+
+    detail = serializers.CharField(read_only=True)

@@ -1,0 +1,350 @@
+"""API v1 views. Each one validates with a serializer, calls one service or selector, and
+serializes the result. Domain errors raised by services are turned into JSON by
+``tracker.api.errors.exception_handler``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+from rest_framework.views import APIView
+
+from tracker.api.serializers import (
+    CategorySerializer,
+    DetailSerializer,
+    MemberQuerySerializer,
+    MemberSerializer,
+    MeSerializer,
+    PasskeyResetSerializer,
+    ReasonSerializer,
+    TokenResetSerializer,
+    TorrentBrowseQuerySerializer,
+    TorrentDetailSerializer,
+    TorrentModerateSerializer,
+    TorrentSummarySerializer,
+    TorrentUploadedSerializer,
+    TorrentUploadSerializer,
+)
+from tracker.models import Category, Member, Torrent
+from tracker.selectors import member_announce_url, torrent_browse, torrent_visible
+from tracker.services.members import api_token_reset, member_ban, member_unban, passkey_reset
+from tracker.services.torrents import (
+    torrent_download,
+    torrent_filename,
+    torrent_moderate,
+    torrent_upload,
+)
+
+BITTORRENT_MEDIA_TYPE = "application/x-bittorrent"
+
+FIELD_ERRORS = OpenApiResponse(
+    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
+)
+FORBIDDEN = OpenApiResponse(DetailSerializer, description="Not allowed for this member.")
+NOT_FOUND = OpenApiResponse(DetailSerializer, description="No such object, or not visible.")
+
+
+class BitTorrentRenderer(BaseRenderer):
+    """Lets clients ask for ``Accept: application/x-bittorrent``; renders raw bytes only."""
+
+    media_type = BITTORRENT_MEDIA_TYPE
+    format = "torrent"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):
+        """Return ``data`` unchanged (the view builds the response body itself)."""
+        return data
+
+
+# --- The calling member ----------------------------------------------------------------
+
+
+class MeView(APIView):
+    """The calling member's account, share figures and announce URL."""
+
+    @extend_schema(responses=MeSerializer, summary="My account")
+    def get(self, request: Request) -> Response:
+        """Return the caller's account."""
+        return Response(MeSerializer(request.user).data)
+
+
+class PasskeyResetView(APIView):
+    """Replace the caller's passkey; the old announce URL stops working at once."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "credentials"
+
+    @extend_schema(request=None, responses=PasskeyResetSerializer, summary="Reset my passkey")
+    def post(self, request: Request) -> Response:
+        """Reset the passkey and return the new one with the new announce URL."""
+        member = request.user
+        member.passkey = passkey_reset(member=member)
+        body = {"passkey": member.passkey, "announce_url": member_announce_url(member)}
+        return Response(PasskeyResetSerializer(body).data)
+
+
+class TokenResetView(APIView):
+    """Replace the caller's API token; the token used for this request stops working."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "credentials"
+
+    @extend_schema(request=None, responses=TokenResetSerializer, summary="Reset my API token")
+    def post(self, request: Request) -> Response:
+        """Reset the token and return the new one."""
+        return Response(TokenResetSerializer({"token": api_token_reset(member=request.user)}).data)
+
+
+# --- Categories and torrents -----------------------------------------------------------
+
+
+class CategoryListView(generics.ListAPIView):
+    """All categories, in display order (not paginated)."""
+
+    serializer_class = CategorySerializer
+    pagination_class = None
+    queryset = Category.objects.all()
+
+    @extend_schema(summary="List categories")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """List the categories."""
+        return super().get(request, *args, **kwargs)
+
+
+class TorrentListCreateView(generics.ListAPIView):
+    """Browse approved torrents (GET) or upload a .torrent file (POST, multipart)."""
+
+    serializer_class = TorrentSummarySerializer
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "upload"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        """Throttle uploads (scope ``upload``); browsing is not throttled."""
+        if self.request.method == "POST":
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
+
+    def get_queryset(self) -> QuerySet[Torrent]:
+        """Approved torrents matching the validated query parameters."""
+        query = TorrentBrowseQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return torrent_browse(
+            query=query.validated_data["q"],
+            category_slug=query.validated_data["category"],
+            sort=query.validated_data["sort"],
+        )
+
+    @extend_schema(
+        parameters=[TorrentBrowseQuerySerializer],
+        responses={200: TorrentSummarySerializer(many=True), 400: FIELD_ERRORS},
+        summary="Browse torrents",
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """List approved torrents, paginated."""
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": TorrentUploadSerializer},
+        responses={
+            201: TorrentUploadedSerializer,
+            400: FIELD_ERRORS,
+            403: FORBIDDEN,
+            409: OpenApiResponse(OpenApiTypes.OBJECT, description="Already registered."),
+        },
+        summary="Upload a .torrent",
+        description=(
+            "Registers the torrent after rewriting it (private flag, source), which changes its "
+            "info_hash: download the rewritten .torrent before seeding."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        """Validate the form, register the torrent, return it with instructions."""
+        form = TorrentUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        # Read one byte past the limit at most: the service refuses what is too large, and a
+        # huge upload is never held in memory whole.
+        data = form.validated_data["file"].read(settings.PBTS_MAX_TORRENT_BYTES + 1)
+        torrent = torrent_upload(
+            uploader=request.user,
+            data=data,
+            category=form.validated_data["category"],
+            name=form.validated_data["name"],
+            description=form.validated_data["description"],
+        )
+        body = TorrentUploadedSerializer(torrent, context={"request": request}).data
+        location = reverse("api:torrent-detail", kwargs={"pk": torrent.pk})
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+
+class TorrentDetailView(generics.RetrieveAPIView):
+    """One torrent the caller may see, with its files and rendered description."""
+
+    serializer_class = TorrentDetailSerializer
+    queryset = Torrent.objects.all()  # the model, for the schema; rows come from get_queryset
+
+    def get_queryset(self) -> QuerySet[Torrent]:
+        """Torrents visible to the caller, without the metainfo blob."""
+        return (
+            torrent_visible(viewer=self.request.user)
+            .select_related("category", "uploader")
+            .prefetch_related("files")
+            .defer("metainfo")
+        )
+
+    @extend_schema(responses={200: TorrentDetailSerializer, 404: NOT_FOUND}, summary="Torrent")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Return the torrent."""
+        return super().get(request, *args, **kwargs)
+
+
+class TorrentDownloadView(APIView):
+    """The .torrent file with the caller's personal announce URL."""
+
+    renderer_classes = [JSONRenderer, BitTorrentRenderer]
+
+    def finalize_response(self, request: Request, response, *args: Any, **kwargs: Any):
+        """Errors are JSON even when the client asked for a .torrent."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and isinstance(
+            response.accepted_renderer, BitTorrentRenderer
+        ):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
+
+    @extend_schema(
+        responses={
+            (200, BITTORRENT_MEDIA_TYPE): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The .torrent file (bencoded)."
+            ),
+            (403, "application/json"): FORBIDDEN,
+            (404, "application/json"): NOT_FOUND,
+        },
+        parameters=[OpenApiParameter("format", exclude=True)],
+        summary="Download a .torrent",
+        description="Refused (403) to banned members and members whose downloading is disabled.",
+    )
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        """Return the torrent's bytes as an attachment."""
+        torrent = get_object_or_404(torrent_visible(viewer=request.user), pk=pk)
+        data = torrent_download(torrent=torrent, member=request.user)
+        response = HttpResponse(data, content_type=BITTORRENT_MEDIA_TYPE)
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=torrent_filename(torrent)
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class TorrentModerateView(APIView):
+    """Staff: approve, reject or delete a torrent."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=TorrentModerateSerializer,
+        responses={
+            200: TorrentDetailSerializer,
+            400: FIELD_ERRORS,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+        summary="Moderate a torrent (staff)",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Apply the moderation decision and return the torrent."""
+        form = TorrentModerateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        torrent = get_object_or_404(Torrent.objects.defer("metainfo"), pk=pk)
+        torrent = torrent_moderate(
+            torrent=torrent,
+            actor=request.user,
+            status=form.validated_data["status"],
+            reason=form.validated_data["reason"],
+        )
+        return Response(TorrentDetailSerializer(torrent).data)
+
+
+# --- Staff: members --------------------------------------------------------------------
+
+
+class MemberListView(generics.ListAPIView):
+    """Staff: members by username, optionally filtered with ``?q=``."""
+
+    serializer_class = MemberSerializer
+    permission_classes = [IsAdminUser]
+    queryset = Member.objects.all()  # the model, for the schema; rows come from get_queryset
+
+    def get_queryset(self) -> QuerySet[Member]:
+        """Members matching ``q`` in username or e-mail, with their ledgers."""
+        query = MemberQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        qs = Member.objects.select_related("ledger").order_by("username", "id")
+        q = query.validated_data["q"].strip()
+        if q:
+            qs = qs.filter(Q(username__icontains=q) | Q(email__icontains=q))
+        return qs
+
+    @extend_schema(
+        parameters=[MemberQuerySerializer],
+        responses={200: MemberSerializer(many=True), 403: FORBIDDEN},
+        summary="List members (staff)",
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """List members, paginated."""
+        return super().get(request, *args, **kwargs)
+
+
+class MemberBanView(APIView):
+    """Staff: ban a member; the reason is required and audited."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={200: MemberSerializer, 400: FIELD_ERRORS, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Ban a member (staff)",
+    )
+    def post(self, request: Request, username: str) -> Response:
+        """Ban the member and return them."""
+        form = ReasonSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        member = get_object_or_404(Member, username=username)
+        member = member_ban(member=member, actor=request.user, reason=form.validated_data["reason"])
+        return Response(MemberSerializer(member).data)
+
+
+class MemberUnbanView(APIView):
+    """Staff: lift a member's ban."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={200: MemberSerializer, 400: FIELD_ERRORS, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Unban a member (staff)",
+    )
+    def post(self, request: Request, username: str) -> Response:
+        """Unban the member and return them."""
+        form = ReasonSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        member = get_object_or_404(Member, username=username)
+        member = member_unban(
+            member=member, actor=request.user, reason=form.validated_data["reason"]
+        )
+        return Response(MemberSerializer(member).data)

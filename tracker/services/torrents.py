@@ -1,0 +1,298 @@
+"""Torrent services: upload (with the private/source rewrite), download, moderation, edits."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from tracker import authcache, metainfo
+from tracker.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
+from tracker.selectors import member_announce_url, torrent_visible
+from tracker.services.audit import audit_record
+
+NAME_MAX_LENGTH = Torrent._meta.get_field("name").max_length or 255
+DUPLICATE_MESSAGE = "This torrent is already on the site."
+REASON_REQUIRED = frozenset({TorrentStatus.REJECTED, TorrentStatus.DELETED})
+FILENAME_MAX_LENGTH = 200
+
+
+def _default_category() -> Category:
+    """The category with slug ``other``; a category already named "Other" is reused."""
+    existing = Category.objects.filter(slug="other").first()
+    if existing is None:
+        existing = Category.objects.filter(name__iexact="other").first()
+    if existing is not None:
+        return existing
+    category, _ = Category.objects.get_or_create(slug="other", defaults={"name": "Other"})
+    return category
+
+
+def _clean_name(name: str) -> str:
+    """Validate a member-given torrent name; ``''`` stays ``''``."""
+    name = name.strip()
+    if len(name) > NAME_MAX_LENGTH:
+        raise InvalidInput(
+            f"The name is too long (at most {NAME_MAX_LENGTH} characters).", field="name"
+        )
+    if "\x00" in name:
+        raise InvalidInput("The name contains a NUL character.", field="name")
+    return name
+
+
+def _clean_description(description: str) -> str:
+    if "\x00" in description:
+        raise InvalidInput("The description contains a NUL character.", field="description")
+    return description
+
+
+def torrent_upload(
+    *,
+    uploader: Member,
+    data: bytes,
+    category: Category | None = None,
+    name: str = "",
+    description: str = "",
+) -> Torrent:
+    """Register an uploaded .torrent: validate, make it private and ours, store it.
+
+    Args:
+        uploader: the member uploading.
+        data: the raw .torrent file, at most ``PBTS_MAX_TORRENT_BYTES`` bytes.
+        category: ``None`` puts it in the category with slug ``other`` (created if missing).
+        name: display name; ``''`` uses the torrent's own name (cut to 255 characters).
+        description: free text (Markdown).
+
+    The file is rewritten (``private`` = 1 per BEP 27, ``source`` = ``PBTS_TORRENT_SOURCE``,
+    announce URLs and DHT nodes dropped) and registered under the rewritten v1 info_hash. The
+    torrent and its file rows are written in one transaction: nothing is left on error. Status
+    is ``pending`` when ``PBTS_UPLOADS_NEED_APPROVAL`` is set, else ``approved``.
+
+    Raises:
+        NotPermitted: the uploader is banned.
+        InvalidInput: the file is not a usable torrent (field ``file``) or the name is bad
+            (field ``name``).
+        Conflict: the rewritten torrent is already registered (field ``file``).
+    """
+    if uploader.is_banned:
+        raise NotPermitted("Your account is banned.")
+    name = _clean_name(name)
+    description = _clean_description(description)
+    try:
+        parsed = metainfo.parse(bytes(data), max_bytes=settings.PBTS_MAX_TORRENT_BYTES)
+        meta = metainfo.rewrite(parsed, source=settings.PBTS_TORRENT_SOURCE)
+    except metainfo.MetainfoError as exc:
+        raise InvalidInput(str(exc), field="file") from exc
+    if Torrent.objects.filter(info_hash=meta.info_hash).exists():
+        raise Conflict(DUPLICATE_MESSAGE, field="file")
+    if category is None:
+        category = _default_category()
+    status = (
+        TorrentStatus.PENDING if settings.PBTS_UPLOADS_NEED_APPROVAL else TorrentStatus.APPROVED
+    )
+    try:
+        with transaction.atomic():
+            torrent = Torrent.objects.create(
+                info_hash=meta.info_hash,
+                name=name or meta.name.strip()[:NAME_MAX_LENGTH],
+                description=description,
+                category=category,
+                uploader=uploader,
+                metainfo=meta.to_bytes(),
+                size=meta.total_size,
+                piece_length=meta.piece_length,
+                piece_count=meta.piece_count,
+                file_count=len(meta.files),
+                is_hybrid=meta.is_hybrid,
+                status=status,
+            )
+            TorrentFile.objects.bulk_create(
+                TorrentFile(torrent=torrent, path=path, size=size) for path, size in meta.files
+            )
+            authcache.invalidate_torrent(meta.info_hash)
+    except IntegrityError as exc:
+        if Torrent.objects.filter(info_hash=meta.info_hash).exists():
+            raise Conflict(DUPLICATE_MESSAGE, field="file") from exc
+        raise
+    return torrent
+
+
+def torrent_download(*, torrent: Torrent, member: Member) -> bytes:
+    """Return the .torrent file for ``member``: their announce URL, the same info_hash.
+
+    ``announce`` and ``announce-list`` carry ``selectors.member_announce_url(member)`` (with
+    the passkey); ``comment`` is the torrent's page URL. The info dictionary is served as stored.
+
+    Raises:
+        NotPermitted: the member is banned or their downloading is disabled.
+        NotFound: the torrent is not visible to the member (``selectors.torrent_visible``).
+    """
+    if member.is_banned:
+        raise NotPermitted("Your account is banned.")
+    if not member.can_download:
+        raise NotPermitted("Your downloading is disabled.")
+    stored = (
+        torrent_visible(viewer=member)
+        .filter(pk=torrent.pk)
+        .values_list("metainfo", flat=True)
+        .first()
+    )
+    if stored is None:
+        raise NotFound("This torrent does not exist.")
+    return metainfo.encode_for_member(
+        stored,
+        announce_url=member_announce_url(member),
+        comment=f"{settings.PBTS_BASE_URL}/torrents/{torrent.pk}/",
+    )
+
+
+_UNSAFE_FILENAME_CHARS = re.compile(r'[/\\"]')
+_SPACES = re.compile(r"\s+")
+
+
+def _filename_part(text: str) -> str:
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)
+    text = _UNSAFE_FILENAME_CHARS.sub("_", text)
+    return _SPACES.sub(" ", text).strip(" .")
+
+
+def torrent_filename(torrent: Torrent) -> str:
+    """A safe download filename: ``[<PBTS_SITE_NAME>] <name>.torrent``.
+
+    Control and format characters become spaces, ``/``, ``\\`` and ``"`` become ``_``, runs
+    of whitespace collapse, leading/trailing dots and spaces go; the name part is cut to 200
+    characters and falls back to ``torrent`` when nothing is left.
+    """
+    name = _filename_part(torrent.name)[:FILENAME_MAX_LENGTH].rstrip(" .") or "torrent"
+    site = _filename_part(settings.PBTS_SITE_NAME)
+    return f"[{site}] {name}.torrent" if site else f"{name}.torrent"
+
+
+@transaction.atomic
+def torrent_moderate(*, torrent: Torrent, actor: Member, status: str, reason: str = "") -> Torrent:
+    """Set a torrent's moderation status; audited as ``torrent_<status>``.
+
+    Only ``approved`` torrents are listed and tracked; the auth cache entry for the
+    info_hash is invalidated so the tracker sees the change at once.
+
+    Raises:
+        NotPermitted: the actor is not staff.
+        InvalidInput: ``status`` is not a ``TorrentStatus`` value (field ``status``), or no
+            reason is given for ``rejected``/``deleted`` (field ``reason``).
+    """
+    if not actor.is_moderator:
+        raise NotPermitted("Only staff can moderate torrents.")
+    if status not in TorrentStatus.values:
+        raise InvalidInput("Unknown torrent status.", field="status")
+    status = TorrentStatus(status).value
+    reason = reason.strip()
+    if status in REASON_REQUIRED and not reason:
+        raise InvalidInput("Rejecting or deleting a torrent needs a reason.", field="reason")
+    torrent = Torrent.objects.select_for_update().get(pk=torrent.pk)
+    old = {"status": torrent.status, "moderation_reason": torrent.moderation_reason}
+    torrent.status = status
+    torrent.moderation_reason = reason
+    torrent.save(update_fields=["status", "moderation_reason", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=f"torrent_{status}",
+        target=torrent,
+        old=old,
+        new={"status": status, "moderation_reason": reason},
+        reason=reason,
+    )
+    authcache.invalidate_torrent(torrent.info_hash)
+    return torrent
+
+
+@transaction.atomic
+def torrent_set_promotion(
+    *,
+    torrent: Torrent,
+    actor: Member,
+    is_freeleech: bool,
+    is_double_upload: bool,
+    reason: str = "",
+) -> Torrent:
+    """Set freeleech (downloads not counted) and double upload (uploads counted twice).
+
+    Audited as ``torrent_promotion``; the auth cache entry for the info_hash is invalidated.
+
+    Raises:
+        NotPermitted: the actor is not staff.
+    """
+    if not actor.is_moderator:
+        raise NotPermitted("Only staff can change promotions.")
+    torrent = Torrent.objects.select_for_update().get(pk=torrent.pk)
+    old = {"is_freeleech": torrent.is_freeleech, "is_double_upload": torrent.is_double_upload}
+    new = {"is_freeleech": bool(is_freeleech), "is_double_upload": bool(is_double_upload)}
+    torrent.is_freeleech = new["is_freeleech"]
+    torrent.is_double_upload = new["is_double_upload"]
+    torrent.save(update_fields=["is_freeleech", "is_double_upload", "updated_at"])
+    audit_record(
+        actor=actor, action="torrent_promotion", target=torrent, old=old, new=new, reason=reason
+    )
+    authcache.invalidate_torrent(torrent.info_hash)
+    return torrent
+
+
+@transaction.atomic
+def torrent_update(
+    *,
+    torrent: Torrent,
+    actor: Member,
+    name: str | None = None,
+    description: str | None = None,
+    category: Category | None = None,
+) -> Torrent:
+    """Edit a torrent's name, description or category; ``None`` leaves a field as it is.
+
+    The uploader or staff may edit; a staff edit of someone else's torrent is audited as
+    ``torrent_update`` (old and new values; the category as its slug).
+
+    Raises:
+        NotPermitted: the actor is banned, or neither the uploader nor staff, or the
+            uploader of a deleted torrent.
+        InvalidInput: an empty or too long name (field ``name``).
+    """
+    if actor.is_banned:
+        raise NotPermitted("Your account is banned.")
+    is_owner = torrent.uploader_id is not None and torrent.uploader_id == actor.pk
+    if not actor.is_moderator and not is_owner:
+        raise NotPermitted("You cannot edit this torrent.")
+    changes: dict[str, object] = {}
+    if name is not None:
+        name = _clean_name(name)
+        if not name:
+            raise InvalidInput("A torrent needs a name.", field="name")
+        changes["name"] = name
+    if description is not None:
+        changes["description"] = _clean_description(description)
+    if category is not None:
+        changes["category"] = category
+    torrent = Torrent.objects.select_for_update().select_related("category").get(pk=torrent.pk)
+    if not actor.is_moderator and torrent.status == TorrentStatus.DELETED:
+        raise NotPermitted("You cannot edit this torrent.")
+    changed = {f: v for f, v in changes.items() if getattr(torrent, f) != v}
+    if not changed:
+        return torrent
+    old = {f: getattr(torrent, f) for f in changed}
+    for field, value in changed.items():
+        setattr(torrent, field, value)
+    torrent.save(update_fields=[*changed, "updated_at"])
+    if not is_owner:
+        audit_record(
+            actor=actor,
+            action="torrent_update",
+            target=torrent,
+            old=_audit_values(old),
+            new=_audit_values(changed),
+        )
+    return torrent
+
+
+def _audit_values(values: dict[str, object]) -> dict[str, object]:
+    return {f: (v.slug if isinstance(v, Category) else v) for f, v in values.items()}

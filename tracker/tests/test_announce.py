@@ -1,0 +1,210 @@
+"""The HTTP announce and scrape endpoints with the real cache (Redis) and PostgreSQL."""
+
+from urllib.parse import quote_from_bytes
+
+import fastbencode
+import pytest
+from django.test import override_settings
+
+from reputation.models import Ledger
+from tracker import tracking
+from tracker.announce.store import MemoryPeerStore
+from tracker.models import ClientPrefix, Torrent, TorrentHistory
+from tracker.services import members
+from tracker.tests.factories import MemberFactory
+from tracker.tests.torrents import upload_torrent
+
+pytestmark = pytest.mark.django_db
+
+
+class Clock:
+    now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(tracking, "_store", MemoryPeerStore(clock=clock))
+    return clock
+
+
+@pytest.fixture
+def swarm(clock):
+    ClientPrefix.objects.create(prefix="-TR4", name="Transmission 4")
+    seeder, leecher = MemberFactory(), MemberFactory()
+    torrent = upload_torrent(seeder)
+    return torrent, seeder, leecher
+
+
+def announce(client, member, torrent, *, peer=b"-TR4060-", ip="127.0.0.1", path=True, **params):
+    headers = {k: params.pop(k) for k in list(params) if k.startswith("HTTP_")}
+    values = {
+        "info_hash": bytes.fromhex(torrent.info_hash),
+        "peer_id": peer.ljust(20, b"x"),
+        "port": b"51413",
+        "uploaded": b"0",
+        "downloaded": b"0",
+        "left": b"0",
+        "event": b"started",
+    }
+    values.update({k: v if isinstance(v, bytes) else str(v).encode() for k, v in params.items()})
+    query = "&".join(f"{k}={quote_from_bytes(v, safe='')}" for k, v in values.items())
+    if path:
+        url = f"/announce/{member.passkey}?{query}"
+    else:
+        url = f"/announce?passkey={member.passkey}&{query}"
+    response = client.get(url, REMOTE_ADDR=ip, **headers)
+    assert response.status_code == 200
+    return fastbencode.bdecode(response.content)
+
+
+def test_seeder_and_leecher_find_each_other_and_get_credited(client, swarm, clock):
+    torrent, seeder, leecher = swarm
+    first = announce(client, seeder, torrent, left=0)
+    assert first[b"peers"] == b"" and first[b"complete"] == 1
+    reply = announce(client, leecher, torrent, ip="127.0.0.2", left=1000, path=False)
+    assert reply[b"peers"] == bytes([127, 0, 0, 1]) + (51413).to_bytes(2, "big")
+    assert reply[b"interval"] >= 1800 and reply[b"min interval"] == 900
+    clock.now += 1000
+    announce(client, seeder, torrent, uploaded=1000, left=0, event="")
+    announce(client, leecher, torrent, ip="127.0.0.2", downloaded=1000, event="completed")
+    assert tracking.flush_now() is True
+    assert Ledger.objects.get(member=seeder).uploaded == 1000
+    assert Ledger.objects.get(member=leecher).downloaded == 1000
+    torrent.refresh_from_db()
+    assert (torrent.seeders, torrent.leechers, torrent.snatches) == (2, 0, 1)
+    history = TorrentHistory.objects.get(member=leecher, torrent=torrent)
+    assert history.completed_at is not None and history.downloaded == 1000
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("bad_passkey", b"Unknown passkey"),
+        ("banned", b"Account banned"),
+        ("client", b"Client not allowed"),
+        ("port", b"Port 6699 is blacklisted"),
+        ("torrent", b"Unregistered torrent"),
+    ],
+)
+def test_refusals_are_bencoded_failures(client, swarm, change, reason):
+    torrent, seeder, _ = swarm
+    peer, port = b"-TR4060-", 51413
+    if change == "bad_passkey":
+        seeder.passkey = "0" * 32
+    elif change == "banned":
+        members.member_ban(member=seeder, actor=MemberFactory(is_staff=True), reason="test")
+    elif change == "client":
+        peer = b"-XX0001-"
+    elif change == "port":
+        port = 6699
+    elif change == "torrent":
+        torrent.info_hash = "ab" * 20
+    reply = announce(client, seeder, torrent, peer=peer, port=port)
+    assert reply == {b"failure reason": reason}
+
+
+def test_old_passkey_is_refused_right_after_reset(client, swarm):
+    torrent, seeder, _ = swarm
+    assert b"peers" in announce(client, seeder, torrent)
+    old = seeder.passkey
+    members.passkey_reset(member=seeder)
+    seeder.passkey = old
+    assert announce(client, seeder, torrent, peer=b"-TR4060-new") == {
+        b"failure reason": b"Unknown passkey"
+    }
+
+
+@override_settings(PBTS_RATIO_GRACE_BYTES=0)
+def test_leeching_below_min_ratio_is_refused_with_figures_but_seeding_allowed(client, swarm):
+    torrent, _seeder, leecher = swarm
+    Ledger.objects.filter(member=leecher).update(uploaded=31, downloaded=100)
+    tracking.policy.cache_clear()
+    try:
+        reply = announce(client, leecher, torrent, left=500)
+        assert reply == {b"failure reason": b"Downloading disabled: ratio 0.31 is below 0.50"}
+        assert b"peers" in announce(client, leecher, torrent, left=0, peer=b"-TR4060-seed")
+    finally:
+        tracking.policy.cache_clear()
+
+
+def test_announce_too_soon_is_refused(client, swarm):
+    torrent, seeder, _ = swarm
+    announce(client, seeder, torrent)
+    reply = announce(client, seeder, torrent, event="")
+    assert reply == {b"failure reason": b"Announce too soon"}
+
+
+def test_browser_request_gets_bencoded_failure_and_changes_nothing(client, swarm):
+    _torrent, seeder, _ = swarm
+    response = client.get(f"/announce/{seeder.passkey}", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert fastbencode.bdecode(response.content) == {b"failure reason": b"Missing info_hash"}
+    assert tracking.peer_store().take_batch().credits == {}
+
+
+def test_warm_announce_makes_no_database_query(client, swarm, django_assert_num_queries):
+    torrent, seeder, leecher = swarm
+    announce(client, seeder, torrent)
+    announce(client, leecher, torrent, left=10, peer=b"-TR4060-warm")
+    with django_assert_num_queries(0):
+        announce(client, leecher, torrent, left=10)
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy(client, swarm):
+    torrent, seeder, leecher = swarm
+    announce(client, seeder, torrent, ip="10.0.0.1", left=0)
+    forwarded = {"HTTP_X_FORWARDED_FOR": "10.9.9.9, 127.0.0.9"}
+    reply = announce(client, leecher, torrent, left=10, ip="127.0.0.8", **forwarded)
+    assert reply[b"peers"][:4] == bytes([10, 0, 0, 1])  # untrusted: header ignored
+    with override_settings(PBTS_TRUSTED_PROXIES=["127.0.0.9"]):
+        peer = b"-TR4060-proxied"
+        announce(client, leecher, torrent, left=10, ip="127.0.0.9", peer=peer, **forwarded)
+    addresses = {p.compact4[:4] for p in tracking.peer_store()._swarms[torrent.pk].peers.values()}
+    assert bytes([10, 9, 9, 9]) in addresses and bytes([127, 0, 0, 9]) not in addresses
+
+
+def test_scrape_lists_registered_torrents_only(client, swarm):
+    torrent, seeder, leecher = swarm
+    announce(client, seeder, torrent, left=0)
+    announce(client, leecher, torrent, left=10, ip="127.0.0.2")
+    hashes = [bytes.fromhex(torrent.info_hash), b"\x01" * 20]
+    query = "&".join(f"info_hash={quote_from_bytes(h, safe='')}" for h in hashes)
+    response = client.get(f"/scrape/{seeder.passkey}?{query}")
+    files = fastbencode.bdecode(response.content)[b"files"]
+    assert files == {hashes[0]: {b"complete": 1, b"downloaded": 0, b"incomplete": 1}}
+    bad = client.get(f"/scrape/{'0' * 32}?{query}")
+    assert fastbencode.bdecode(bad.content) == {b"failure reason": b"Unknown passkey"}
+
+
+def test_flush_is_idempotent_per_batch_and_a_failed_flush_loses_nothing(
+    client, swarm, clock, monkeypatch
+):
+    torrent, seeder, _leecher = swarm
+    announce(client, seeder, torrent, left=0)
+    clock.now += 1000
+    announce(client, seeder, torrent, left=0, uploaded=700, event="")
+    store = tracking.peer_store()
+
+    from tracker.services import stats
+
+    def boom(cursor, totals):
+        raise RuntimeError("database went away mid-flush")
+
+    monkeypatch.setattr(stats, "_update_ledgers", boom)
+    with pytest.raises(RuntimeError):
+        tracking.flush_now()
+    assert Ledger.objects.get(member=seeder).uploaded == 0
+    assert not TorrentHistory.objects.exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(tracking, "_store", store)
+
+    batch = store.take_batch()
+    assert batch.credits[(seeder.pk, torrent.pk)][0] == 700
+    assert stats.stats_flush(batch=batch) is True
+    assert stats.stats_flush(batch=batch) is False  # the same batch again: a no-op
+    assert Ledger.objects.get(member=seeder).uploaded == 700
+    assert Torrent.objects.get(pk=torrent.pk).seeders == 1
