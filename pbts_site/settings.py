@@ -134,6 +134,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="pbts@localhost")
 # Security: on by default whenever DEBUG is off (``check --deploy`` reports nothing).
 PBTS_SECURE = env.bool("PBTS_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = PBTS_SECURE
+# Health probes and BitTorrent clients get their answer where they asked, never a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^announce", r"^scrape"]
 SESSION_COOKIE_SECURE = PBTS_SECURE
 CSRF_COOKIE_SECURE = PBTS_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PBTS_SECURE else 0)
@@ -150,7 +152,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["tracker.api.permissions.IsMemberInGoodStanding"],
     "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -647,3 +647,18 @@ def test_mktorrent_file_uploaded_and_downloaded_through_the_api(member, tmp_path
     assert hashlib.sha1(bencode(info)).hexdigest() == info_hash
     assert top[b"announce"] == member_announce_url(downloader).encode()
     assert b"public.example.org" not in data
+
+
+@pytest.mark.django_db
+def test_banned_member_token_is_refused_by_the_api():
+    from rest_framework.test import APIClient
+
+    from tracker.services.members import member_api_token, member_ban
+
+    member = MemberFactory()
+    member_ban(member=member, actor=MemberFactory(is_staff=True), reason="cheating")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {member_api_token(member)}")
+    response = api.get("/api/v1/me/")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Your account is banned."}
