@@ -1,3 +1,67 @@
-"""Page URLs of the tracker app (server-rendered, no JavaScript needed)."""
+"""Page URLs of the tracker app (server-rendered, no JavaScript needed).
 
-urlpatterns: list = []
+Names are plain, not namespaced: settings use ``LOGIN_URL = "login"`` and
+``LOGIN_REDIRECT_URL = "home"``, and Django's auth views reverse their own plain names
+(``password_reset_done``, ``password_change_done``, ...).
+"""
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from tracker.views import accounts, pages, torrents
+from tracker.views.base import member_required
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("pages/<slug:slug>/", pages.site_page, name="site_page"),
+    # Torrents.
+    path("torrents/", torrents.torrent_list, name="torrent_list"),
+    path("torrents/<int:pk>/", torrents.torrent_detail, name="torrent_detail"),
+    path("torrents/<int:pk>/download/", torrents.torrent_download, name="torrent_download"),
+    path("upload/", torrents.torrent_upload, name="torrent_upload"),
+    # Members.
+    path("profile/", accounts.profile, name="profile"),
+    path("profile/security/", accounts.security, name="security"),
+    path("profile/security/passkey/", accounts.passkey_reset, name="passkey_reset"),
+    path("profile/security/api-token/", accounts.api_token_reset, name="api_token_reset"),
+    path("members/<str:username>/", accounts.member_detail, name="member_detail"),
+    path("invites/", accounts.invite_list, name="invite_list"),
+    path("invites/<int:pk>/revoke/", accounts.invite_revoke, name="invite_revoke"),
+    path("register/", accounts.register, name="register"),
+    # Authentication (templates in templates/registration/).
+    path("login/", accounts.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/change/",
+        member_required(auth_views.PasswordChangeView.as_view()),
+        name="password_change",
+    ),
+    path(
+        "password/change/done/",
+        member_required(auth_views.PasswordChangeDoneView.as_view()),
+        name="password_change_done",
+    ),
+    path(
+        "password/reset/",
+        auth_views.PasswordResetView.as_view(
+            extra_email_context={"site_name": settings.PBTS_SITE_NAME}
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+]

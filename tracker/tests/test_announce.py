@@ -208,3 +208,13 @@ def test_flush_is_idempotent_per_batch_and_a_failed_flush_loses_nothing(
     assert stats.stats_flush(batch=batch) is False  # the same batch again: a no-op
     assert Ledger.objects.get(member=seeder).uploaded == 700
     assert Torrent.objects.get(pk=torrent.pk).seeders == 1
+
+
+def test_profile_shows_live_seeding_and_leeching_counts(client, swarm):
+    torrent, seeder, _ = swarm
+    announce(client, seeder, torrent, left=0)
+    client.force_login(seeder)
+    response = client.get("/profile/")
+    assert response.status_code == 200
+    stats = response.context["stats"]
+    assert (stats.seeding, stats.leeching) == (1, 0)

@@ -1,0 +1,154 @@
+"""Forms of the member pages. They validate input only; the rules live in ``tracker/services``.
+
+A service's :class:`~tracker.errors.DomainError` becomes a form error through
+:func:`add_domain_error`, on the field it names when the form has that field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+
+from tracker.errors import DomainError
+from tracker.models import Category, Member
+from tracker.selectors import TORRENT_SORTS
+
+
+def add_domain_error(form: forms.Form, err: DomainError) -> None:
+    """Show a service's refusal on ``form``: on ``err.field`` if the form has it, else on top."""
+    field = err.field if err.field in form.fields else None
+    form.add_error(field, err.message)
+
+
+class LoginForm(AuthenticationForm):
+    """The login form; banned members are refused with the reason staff gave."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "banned": "Your account is banned: %(reason)s",
+    }
+
+    def confirm_login_allowed(self, user: Member) -> None:
+        """Refuse inactive accounts (Django's rule) and banned members."""
+        super().confirm_login_allowed(user)
+        if getattr(user, "is_banned", False):
+            raise ValidationError(
+                self.error_messages["banned"],
+                code="banned",
+                params={"reason": user.ban_reason or "no reason given"},
+            )
+
+
+class RegisterForm(forms.Form):
+    """Invite-only registration. Field names match the ``field`` of ``member_register``'s
+    errors (``invite_code``, ``username``, ``password``) so they land on the right input."""
+
+    invite_code = forms.CharField(max_length=64, strip=True)
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @/./+/-/_ only; 150 characters at most.",
+    )
+    email = forms.EmailField()
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password_confirm = forms.CharField(
+        label="Password (again)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict:
+        """Both passwords must match."""
+        data = super().clean()
+        if (
+            data.get("password")
+            and data.get("password_confirm")
+            and data["password"] != data["password_confirm"]
+        ):
+            self.add_error("password_confirm", "The two passwords differ.")
+        return data
+
+
+class TorrentBrowseForm(forms.Form):
+    """The browse filters (GET). Every field is optional; invalid ones are ignored."""
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    category = forms.ChoiceField(required=False)
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key.capitalize()) for key in TORRENT_SORTS],
+    )
+
+    def __init__(self, *args, categories: Iterable[Category] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", "All categories")] + [
+            (c.slug, c.name) for c in categories
+        ]
+
+    def filters(self) -> dict[str, str]:
+        """Keyword arguments for ``torrent_browse`` from the valid fields (defaults otherwise)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        errors = self.errors
+        return {
+            "query": "" if "q" in errors else data.get("q", ""),
+            "category_slug": "" if "category" in errors else data.get("category", ""),
+            "sort": data.get("sort") or "date",
+        }
+
+
+class TorrentUploadForm(forms.Form):
+    """Upload a .torrent file. Parsing, the rewrite and every rule are the service's."""
+
+    file = forms.FileField(
+        label="Torrent file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".torrent,application/x-bittorrent"}),
+    )
+    name = forms.CharField(
+        required=False,
+        max_length=255,
+        help_text="Leave empty to use the name inside the .torrent.",
+    )
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.all(), empty_label="Choose a category"
+    )
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text="Markdown. Raw HTML is sanitized.",
+    )
+
+    def clean_file(self):
+        """Refuse files over ``PBTS_MAX_TORRENT_BYTES`` before reading them into memory."""
+        upload = self.cleaned_data["file"]
+        limit = settings.PBTS_MAX_TORRENT_BYTES
+        if upload.size > limit:
+            raise ValidationError(f"The torrent file is too large (more than {limit} bytes).")
+        return upload
+
+
+class InviteCreateForm(forms.Form):
+    """Create an invite; the e-mail address is a note for the inviter, nothing is sent."""
+
+    email = forms.EmailField(
+        required=False, help_text="Optional: who the invite is for (for your records)."
+    )
+
+
+class ConfirmForm(forms.Form):
+    """A POST that must be confirmed by ticking a box (passkey and API token resets)."""
+
+    confirm = forms.BooleanField(
+        required=True,
+        error_messages={"required": "Tick the box to confirm."},
+    )
+
+    def __init__(self, *args, label: str = "I understand", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["confirm"].label = label

@@ -1,0 +1,41 @@
+"""Helpers shared by the page views: the member-only decorator and the refusal page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like ``login_required``, and a banned member's open session is ended at once.
+
+    Anonymous visitors are sent to the login page (``?next=`` kept). A member banned while
+    logged in is logged out and gets the 403 refusal page with the ban reason.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if user.is_banned:
+            reason = user.ban_reason or "no reason given"
+            logout(request)
+            return refusal(
+                request, title="Account banned", message=f"Your account is banned: {reason}"
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def refusal(request: HttpRequest, *, title: str, message: str, status: int = 403) -> HttpResponse:
+    """Render the plain error page (``tracker/error.html``) with ``status``."""
+    return render(
+        request, "tracker/error.html", {"title": title, "message": message}, status=status
+    )
