@@ -14,7 +14,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from tracker.announce.swarm import Announce, Outcome, Rules, Swarm, apply_announce
+from tracker.announce.swarm import (
+    Announce,
+    Credit,
+    Outcome,
+    PeerKey,
+    PeerState,
+    Rules,
+    Swarm,
+    apply_announce,
+)
 
 StatsKey = tuple[int, int]  # (member_id, torrent_id)
 
@@ -33,16 +42,37 @@ class StatsBatch:
         return bool(self.credits or self.swarm_counts)
 
 
+@dataclass(slots=True)
+class Change:
+    """One change to a peer, journaled for sharing through Redis: ``prev`` is the state this
+    process based it on, ``state`` the result (``None``: the peer left). ``ann`` and ``now``
+    (seconds) let a conflicting change be settled again; ``ann`` is ``None`` for a reap."""
+
+    torrent_id: int
+    key: PeerKey
+    prev: PeerState | None
+    state: PeerState | None
+    credit: Credit
+    ann: Announce | None
+    now: float
+
+
 class MemoryPeerStore:
     """Swarms by torrent id, held in this process's memory.
 
     Args:
         clock: returns seconds (``time.time`` by default; tests pass a fake clock).
         rng: the random source for peer selection.
+        journal: record every change for a sharing layer (``take_journal``) instead of
+            accumulating credits here; used when Redis is the accumulator.
     """
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.time, rng: random.Random | None = None
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        journal: bool = False,
     ) -> None:
         self._clock = clock
         self._rng = rng or random.Random()
@@ -50,6 +80,19 @@ class MemoryPeerStore:
         self._swarms: dict[int, Swarm] = {}
         self._credits: dict[StatsKey, list[int]] = {}
         self._dirty: set[int] = set()
+        self._journaling = journal
+        self._journal: list[Change] = []
+
+    def _swarm(self, torrent_id: int) -> Swarm:
+        swarm = self._swarms.get(torrent_id)
+        if swarm is None:
+            swarm = self._swarms[torrent_id] = Swarm()
+        return swarm
+
+    def _drop_if_empty(self, torrent_id: int) -> None:
+        swarm = self._swarms.get(torrent_id)
+        if swarm is not None and not swarm.peers:
+            del self._swarms[torrent_id]
 
     def announce(self, torrent_id: int, ann: Announce, *, rules: Rules) -> Outcome:
         """Apply one announce to the torrent's swarm and accumulate its credit.
@@ -58,20 +101,53 @@ class MemoryPeerStore:
             tracker.announce.swarm.Refused: as :func:`apply_announce`.
         """
         with self._lock:
-            swarm = self._swarms.get(torrent_id)
-            if swarm is None:
-                swarm = self._swarms[torrent_id] = Swarm()
+            swarm = self._swarm(torrent_id)
             before = (swarm.complete, swarm.incomplete)
-            outcome = apply_announce(swarm, ann, now=self._clock(), rules=rules, rng=self._rng)
-            if outcome.credit:
+            now = self._clock()
+            outcome = apply_announce(swarm, ann, now=now, rules=rules, rng=self._rng)
+            if self._journaling:
+                self._journal.append(
+                    Change(
+                        torrent_id,
+                        (ann.member_id, ann.peer_id),
+                        outcome.prev,
+                        outcome.state,
+                        outcome.credit,
+                        ann,
+                        now,
+                    )
+                )
+            elif outcome.credit:
                 self._add_credit((ann.member_id, torrent_id), outcome.credit)
             if (outcome.complete, outcome.incomplete) != before:
                 self._dirty.add(torrent_id)
-            if not swarm.peers:
-                del self._swarms[torrent_id]
+            self._drop_if_empty(torrent_id)
             return outcome
 
-    def _add_credit(self, key: StatsKey, credit) -> None:
+    def take_journal(self) -> list[Change]:
+        """Take the changes recorded since the last call (journaling stores only)."""
+        with self._lock:
+            journal, self._journal = self._journal, []
+            return journal
+
+    def replicate(self, torrent_id: int, key: PeerKey, state: PeerState | None) -> None:
+        """Apply a peer's state as another process (or Redis) knows it; no credit, no journal."""
+        with self._lock:
+            if state is None:
+                swarm = self._swarms.get(torrent_id)
+                if swarm is not None:
+                    swarm.remove(key)
+                    self._drop_if_empty(torrent_id)
+            else:
+                self._swarm(torrent_id).put(state)
+
+    def peer(self, torrent_id: int, key: PeerKey) -> PeerState | None:
+        """The peer's state as this process knows it, or ``None``."""
+        with self._lock:
+            swarm = self._swarms.get(torrent_id)
+            return swarm.peers.get(key) if swarm else None
+
+    def _add_credit(self, key: StatsKey, credit: Credit) -> None:
         row = self._credits.get(key)
         if row is None:
             row = self._credits[key] = [0, 0, 0, 0]
@@ -109,13 +185,16 @@ class MemoryPeerStore:
         removed = 0
         with self._lock:
             for torrent_id in list(self._swarms):
-                swarm = self._swarms[torrent_id]
-                gone = swarm.reap(cutoff)
+                gone = self._swarms[torrent_id].reap(cutoff)
                 if gone:
                     removed += len(gone)
                     self._dirty.add(torrent_id)
-                if not swarm.peers:
-                    del self._swarms[torrent_id]
+                if self._journaling:
+                    self._journal.extend(
+                        Change(torrent_id, (p.member_id, p.peer_id), p, None, Credit(), None, 0.0)
+                        for p in gone
+                    )
+                self._drop_if_empty(torrent_id)
         return removed
 
     def take_batch(self) -> StatsBatch:

@@ -8,7 +8,8 @@ what to credit and which peers to hand out. Rules:
   for the first time sets the baseline); a counter lower than last time is a client restart, so
   the new value itself is the delta (Ocelot/opentracker practice).
 - A duplicate (same peer and event within ``DUPLICATE_WINDOW`` seconds, as dual-stack clients
-  send over IPv4 and IPv6) credits nothing twice and is answered, not refused.
+  send over IPv4 and IPv6) credits nothing twice (its counters are the same) and is answered,
+  not refused; the peer keeps both addresses.
 - An announce inside ``min interval`` is refused unless it is ``completed`` or ``stopped``.
 - Seeders get leechers only; a peer never gets itself; peers are picked at random (BEP 3).
 """
@@ -207,13 +208,16 @@ class Announce:
 
 @dataclass(slots=True)
 class Outcome:
-    """The result of :func:`apply_announce`: the credit and the peers to return."""
+    """The result of :func:`apply_announce`: the credit, the peers to return, and the peer's
+    state before and after (``None`` when absent)."""
 
     credit: Credit
     peers: list[PeerState]
     complete: int
     incomplete: int
     refusal: str = ""
+    prev: PeerState | None = None
+    state: PeerState | None = None
 
 
 def _check_admission(
@@ -238,6 +242,52 @@ def _check_admission(
         )
 
 
+def is_duplicate(prev: PeerState | None, ann: Announce, now: float) -> bool:
+    """Same peer, same event within ``DUPLICATE_WINDOW`` seconds: the second leg of a
+    dual-stack client's announce (IPv4 and IPv6), answered rather than refused."""
+    return (
+        prev is not None and ann.event == prev.event and now - prev.announced_at < DUPLICATE_WINDOW
+    )
+
+
+def settle(
+    prev: PeerState | None, ann: Announce, *, now: float, rules: Rules
+) -> tuple[Credit, PeerState | None]:
+    """The one rule for crediting an announce against the peer's last state.
+
+    Returns the credit and the peer's new state (``None`` when the peer leaves the swarm:
+    ``stopped``, or a leecher that may not leech). Deltas are safe against repeats: a
+    duplicate carries the same counters, so it credits nothing; a snatch needs ``left > 0``
+    before. Both trackerd's Redis reconciliation and :func:`apply_announce` use it.
+    """
+    credit = Credit()
+    if prev is not None:
+        up = _delta(ann.uploaded, prev.uploaded)
+        down = _delta(ann.downloaded, prev.downloaded)
+        credit.uploaded = up * 2 if ann.is_double_upload else up
+        credit.downloaded = 0 if ann.is_freeleech else down
+        if prev.is_seeder:
+            credit.seed_seconds = int(min(max(now - prev.announced_at, 0), rules.max_seed_gap))
+        credit.snatched = ann.event == "completed" and prev.left > 0
+    leeching = ann.left > 0 and ann.event != "paused"
+    if ann.event == "stopped" or (leeching and not ann.may_leech):
+        return credit, None
+    merge = is_duplicate(prev, ann, now)
+    state = PeerState(
+        member_id=ann.member_id,
+        peer_id=ann.peer_id,
+        compact4=ann.compact4 or (prev.compact4 if merge and prev else b""),
+        compact6=ann.compact6 or (prev.compact6 if merge and prev else b""),
+        uploaded=ann.uploaded,
+        downloaded=ann.downloaded,
+        left=ann.left,
+        key=ann.key,
+        event=ann.event,
+        announced_at=now,
+    )
+    return credit, state
+
+
 def apply_announce(
     swarm: Swarm, ann: Announce, *, now: float, rules: Rules, rng: random.Random
 ) -> Outcome:
@@ -251,39 +301,13 @@ def apply_announce(
     """
     key = (ann.member_id, ann.peer_id)
     prev = swarm.peers.get(key)
-    duplicate = (
-        prev is not None and ann.event == prev.event and now - prev.announced_at < DUPLICATE_WINDOW
-    )
-    _check_admission(swarm, ann, prev, duplicate=duplicate, now=now, rules=rules)
-    credit = Credit()
-    if prev is not None and not duplicate:
-        up = _delta(ann.uploaded, prev.uploaded)
-        down = _delta(ann.downloaded, prev.downloaded)
-        credit.uploaded = up * 2 if ann.is_double_upload else up
-        credit.downloaded = 0 if ann.is_freeleech else down
-        if prev.is_seeder:
-            credit.seed_seconds = int(min(now - prev.announced_at, rules.max_seed_gap))
-        credit.snatched = ann.event == "completed" and prev.left > 0
-
-    leeching = ann.left > 0 and ann.event != "paused"
-    if ann.event == "stopped" or (leeching and not ann.may_leech):
+    _check_admission(swarm, ann, prev, duplicate=is_duplicate(prev, ann, now), now=now, rules=rules)
+    credit, state = settle(prev, ann, now=now, rules=rules)
+    if state is None:
         swarm.remove(key)
         refusal = "" if ann.event == "stopped" else ann.leech_refusal
-        return Outcome(credit, [], swarm.complete, swarm.incomplete, refusal)
-
-    state = PeerState(
-        member_id=ann.member_id,
-        peer_id=ann.peer_id,
-        compact4=ann.compact4 or (prev.compact4 if duplicate and prev else b""),
-        compact6=ann.compact6 or (prev.compact6 if duplicate and prev else b""),
-        uploaded=ann.uploaded,
-        downloaded=ann.downloaded,
-        left=ann.left,
-        key=ann.key,
-        event=ann.event,
-        announced_at=prev.announced_at if duplicate and prev else now,
-    )
+        return Outcome(credit, [], swarm.complete, swarm.incomplete, refusal, prev, None)
     swarm.put(state)
     count = min(rules.default_numwant if ann.numwant is None else ann.numwant, rules.max_peers)
     peers = swarm.select(key, seeder=state.is_seeder, count=count, rng=rng)
-    return Outcome(credit, peers, swarm.complete, swarm.incomplete)
+    return Outcome(credit, peers, swarm.complete, swarm.incomplete, "", prev, state)

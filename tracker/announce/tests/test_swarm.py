@@ -81,8 +81,9 @@ def test_duplicate_within_seconds_is_answered_but_not_counted_twice(store, clock
         1, ann(uploaded=100, event="completed", left=0, compact4=b"", compact6=v6), rules=RULES
     )
     assert first.credit.uploaded == 100 and first.credit.snatched
-    assert not second.credit
-    assert store.take_batch().credits[(1, 1)] == [100, 0, 0, 1]
+    assert (second.credit.uploaded, second.credit.snatched) == (0, False)
+    assert second.state.compact4 and second.state.compact6  # both addresses kept
+    assert store.take_batch().credits[(1, 1)] == [100, 0, 1, 1]  # 1 s of seeding
 
 
 def test_announce_inside_min_interval_is_refused_unless_completed_or_stopped(store, clock):

@@ -1,0 +1,1 @@
+"""createmember, seed and ensure_owner."""
