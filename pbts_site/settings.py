@@ -86,12 +86,14 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Prefix of every Redis key the site writes (cache and peer store).
+PBTS_REDIS_PREFIX = env.str("PBTS_CACHE_PREFIX", default="pbts")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("PBTS_CACHE_PREFIX", default="pbts"),
+            "KEY_PREFIX": PBTS_REDIS_PREFIX,
         }
     }
 else:
@@ -126,9 +128,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
-)
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="pbts@localhost")
 
 # Security: on by default whenever DEBUG is off (``check --deploy`` reports nothing).
@@ -198,6 +198,8 @@ PBTS_MAX_PEERS_PER_MEMBER = env.int("PBTS_MAX_PEERS_PER_MEMBER", default=3)
 PBTS_PEER_TIMEOUT = env.int("PBTS_PEER_TIMEOUT", default=2 * PBTS_ANNOUNCE_INTERVAL + 300)
 # How often announce credits are flushed to the database.
 PBTS_FLUSH_SECONDS = env.float("PBTS_FLUSH_SECONDS", default=3.0)
+# How often each process shares its peer changes through Redis and reads the others'.
+PBTS_SYNC_SECONDS = env.float("PBTS_SYNC_SECONDS", default=0.5)
 # Reverse proxies whose X-Forwarded-For is believed (IP addresses); no one else's is.
 PBTS_TRUSTED_PROXIES = env.list("PBTS_TRUSTED_PROXIES", default=[])
 # Ports refused in announces (other P2P networks); empty value: the built-in list.
@@ -205,3 +207,5 @@ PBTS_BLACKLISTED_PORTS = env.list("PBTS_BLACKLISTED_PORTS", cast=int, default=[]
 # Run the statistics flush in a thread of the web process (the embedded default; off when a
 # Celery beat does it).
 PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=True)
+# The per-process background thread that shares peers and flushes (tests drive it by hand).
+PBTS_TRACKER_THREAD = env.bool("PBTS_TRACKER_THREAD", default=True)

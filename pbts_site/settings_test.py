@@ -12,7 +12,7 @@ os.environ.setdefault("PBTS_CACHE_PREFIX", f"pbts-test-{os.getpid()}")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("PBTS_SECURE", "false")
 
-from .settings import *  # noqa: E402,F403
+from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
@@ -22,5 +22,6 @@ STORAGES = {
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None}}  # noqa: F405
 PBTS_INPROCESS_FLUSH = False
+PBTS_TRACKER_THREAD = False
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

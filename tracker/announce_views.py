@@ -8,7 +8,6 @@ included (BEP 3). The raw query string is read from WSGI's latin-1 ``QUERY_STRIN
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -33,8 +32,7 @@ def _raw_query(request: HttpRequest) -> bytes:
 @require_GET
 def announce(request: HttpRequest, passkey: str = "") -> HttpResponse:
     """BEP 3 announce; see ``tracker.announce.handler.handle_announce``."""
-    if settings.PBTS_INPROCESS_FLUSH:
-        tracking.ensure_flusher()
+    tracking.ensure_started()
     return _reply(
         handle_announce(
             _raw_query(request),

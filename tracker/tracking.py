@@ -1,13 +1,17 @@
-"""Django glue for the announce pipeline: the process's peer store, the cached authority, the
-client address rule and the in-process statistics flusher (embedded default)."""
+"""Django glue for the announce pipeline: the process's peer store (shared through Redis when
+``REDIS_URL`` is set), the cached authority, the client address rule, and the background thread
+that shares peers and flushes statistics."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
 import threading
+import time
+from dataclasses import dataclass, field
 from functools import cache as memoize
 
+import redis
 from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest
@@ -19,6 +23,7 @@ from tracker.announce.handler import (
     Policy,
     TorrentStanding,
 )
+from tracker.announce.redis_sync import RedisPeerSync, RedisStatsQueue
 from tracker.announce.store import MemoryPeerStore
 from tracker.announce.swarm import Rules
 from tracker.models import Torrent
@@ -26,14 +31,49 @@ from tracker.services.stats import stats_flush
 
 log = logging.getLogger(__name__)
 
-_store = MemoryPeerStore()
-_flusher_lock = threading.Lock()
-_flusher: threading.Thread | None = None
+
+@dataclass(slots=True)
+class Runtime:
+    """This process's tracker state: the peer store and, when Redis is configured, the layer
+    that shares it (``sync``) and the queue of credits for the statistics flush (``queue``)."""
+
+    store: MemoryPeerStore
+    sync: RedisPeerSync | None = None
+    queue: RedisStatsQueue | None = None
+    started: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def build_runtime(*, redis_url: str | None = None, clock=time.time) -> Runtime:
+    """Build a runtime from settings: in-process only (no ``REDIS_URL``) or shared through
+    Redis. ``redis_url`` overrides the setting ('' forces in-process)."""
+    url = settings.REDIS_URL if redis_url is None else redis_url
+    if not url:
+        return Runtime(store=MemoryPeerStore(clock=clock))
+    client = redis.Redis.from_url(url)
+    store = MemoryPeerStore(clock=clock, journal=True)
+    prefix = f"{settings.PBTS_REDIS_PREFIX}:tracker"
+    sync = RedisPeerSync(client, store, prefix=prefix, rules=policy().rules)
+    return Runtime(store=store, sync=sync, queue=RedisStatsQueue(client, prefix=prefix))
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """This process's runtime, built on first use."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = build_runtime()
+    return _runtime
 
 
 def peer_store() -> MemoryPeerStore:
     """This process's peer store."""
-    return _store
+    return runtime().store
 
 
 @memoize
@@ -92,41 +132,75 @@ def snatch_counts(torrent_ids: set[int]) -> dict[int, int]:
     return dict(Torrent.objects.filter(id__in=torrent_ids).values_list("id", "snatches"))
 
 
-def flush_now() -> bool:
-    """Reap stale peers and flush this process's accumulated credits to the database.
-
-    A failed flush puts the batch back into the store, so nothing is lost. Returns ``True`` if
-    a batch was applied.
-    """
-    _store.reap(max_age=settings.PBTS_PEER_TIMEOUT)
-    batch = _store.take_batch()
+def _flush_memory(rt: Runtime) -> bool:
+    batch = rt.store.take_batch()
     if not batch:
         return False
     try:
         return stats_flush(batch=batch)
     except Exception:
-        _store.return_batch(batch)
+        rt.store.return_batch(batch)
         raise
 
 
-def _flush_loop(stop: threading.Event) -> None:
-    while not stop.wait(settings.PBTS_FLUSH_SECONDS):
+def _flush_redis(rt: Runtime) -> bool:
+    assert rt.sync is not None and rt.queue is not None
+    rt.sync.sync()
+    rt.queue.claim()
+    applied = False
+    for batch_id in rt.queue.pending():  # includes batches of a flush that died
+        applied |= stats_flush(batch=rt.queue.read(batch_id))
+        rt.queue.done(batch_id)
+    return applied
+
+
+def flush_now() -> bool:
+    """Reap stale peers and flush accumulated credits to the database.
+
+    In-process: this process's credits; a failed flush puts the batch back. With Redis: this
+    process's journal is pushed first, then every claimed batch is applied and only then
+    forgotten, so a flush that dies is re-run (a no-op if it had committed). Returns ``True``
+    if a batch was applied.
+    """
+    rt = runtime()
+    rt.store.reap(max_age=settings.PBTS_PEER_TIMEOUT)
+    return _flush_memory(rt) if rt.sync is None else _flush_redis(rt)
+
+
+def _background(stop: threading.Event) -> None:
+    """Share (every ``PBTS_SYNC_SECONDS``) and flush (every ``PBTS_FLUSH_SECONDS``)."""
+    rt = runtime()
+    period = settings.PBTS_SYNC_SECONDS if rt.sync else settings.PBTS_FLUSH_SECONDS
+    last_flush = time.monotonic()
+    while not stop.wait(period):
         try:
-            flush_now()
+            if rt.sync is not None:
+                rt.sync.sync()
+            due = time.monotonic() - last_flush >= settings.PBTS_FLUSH_SECONDS
+            if due and settings.PBTS_INPROCESS_FLUSH:
+                last_flush = time.monotonic()
+                flush_now()
         except Exception:
-            log.exception("statistics flush failed; the batch is kept for the next try")
+            log.exception("peer sync or statistics flush failed; it is retried")
         finally:
             close_old_connections()
 
 
-def ensure_flusher() -> None:
-    """Start the in-process flusher thread once per process (idempotent)."""
-    global _flusher
-    if _flusher is not None:
+def ensure_started() -> None:
+    """Once per process: load shared peers from Redis and start the background thread that
+    shares the store and flushes statistics (idempotent, cheap after the first call)."""
+    rt = runtime()
+    if rt.started:
         return
-    with _flusher_lock:
-        if _flusher is None:
-            _flusher = threading.Thread(
-                target=_flush_loop, args=(threading.Event(),), name="pbts-flush", daemon=True
+    with rt.lock:
+        if rt.started:
+            return
+        if rt.sync is not None:
+            rt.sync.load()
+        wanted = rt.sync is not None or settings.PBTS_INPROCESS_FLUSH
+        if wanted and settings.PBTS_TRACKER_THREAD:
+            thread = threading.Thread(
+                target=_background, args=(threading.Event(),), name="pbts-tracker", daemon=True
             )
-            _flusher.start()
+            thread.start()
+        rt.started = True

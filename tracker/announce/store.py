@@ -130,6 +130,11 @@ class MemoryPeerStore:
             journal, self._journal = self._journal, []
             return journal
 
+    def restore_journal(self, changes: list[Change]) -> None:
+        """Put back changes whose push failed, ahead of newer ones (nothing lost)."""
+        with self._lock:
+            self._journal[:0] = changes
+
     def replicate(self, torrent_id: int, key: PeerKey, state: PeerState | None) -> None:
         """Apply a peer's state as another process (or Redis) knows it; no credit, no journal."""
         with self._lock:

@@ -8,7 +8,6 @@ from django.test import override_settings
 
 from reputation.models import Ledger
 from tracker import tracking
-from tracker.announce.store import MemoryPeerStore
 from tracker.models import ClientPrefix, Torrent, TorrentHistory
 from tracker.services import members
 from tracker.tests.factories import MemberFactory
@@ -26,8 +25,9 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch):
+    """A fake clock and a fresh runtime shared through the real Redis (test settings)."""
     clock = Clock()
-    monkeypatch.setattr(tracking, "_store", MemoryPeerStore(clock=clock))
+    monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(clock=clock))
     return clock
 
 
@@ -180,16 +180,15 @@ def test_scrape_lists_registered_torrents_only(client, swarm):
     assert fastbencode.bdecode(bad.content) == {b"failure reason": b"Unknown passkey"}
 
 
-def test_flush_is_idempotent_per_batch_and_a_failed_flush_loses_nothing(
-    client, swarm, clock, monkeypatch
-):
-    torrent, seeder, _leecher = swarm
+def test_redis_flush_that_dies_is_rerun_and_a_batch_applies_once(client, swarm, clock, monkeypatch):
+    torrent, seeder, _ = swarm
     announce(client, seeder, torrent, left=0)
     clock.now += 1000
     announce(client, seeder, torrent, left=0, uploaded=700, event="")
-    store = tracking.peer_store()
 
     from tracker.services import stats
+
+    real_update = stats._update_ledgers
 
     def boom(cursor, totals):
         raise RuntimeError("database went away mid-flush")
@@ -199,15 +198,79 @@ def test_flush_is_idempotent_per_batch_and_a_failed_flush_loses_nothing(
         tracking.flush_now()
     assert Ledger.objects.get(member=seeder).uploaded == 0
     assert not TorrentHistory.objects.exists()
-    monkeypatch.undo()
-    monkeypatch.setattr(tracking, "_store", store)
+    queue = tracking.runtime().queue
+    (batch_id,) = queue.pending()  # the claimed batch waits in Redis
 
-    batch = store.take_batch()
-    assert batch.credits[(seeder.pk, torrent.pk)][0] == 700
-    assert stats.stats_flush(batch=batch) is True
-    assert stats.stats_flush(batch=batch) is False  # the same batch again: a no-op
+    monkeypatch.setattr(stats, "_update_ledgers", real_update)
+    batch = queue.read(batch_id)
+    assert batch.credits == {(seeder.pk, torrent.pk): [700, 0, 1000, 0]}
+    assert stats.stats_flush(batch=batch) is True  # died after commit, before forgetting ...
+    assert tracking.flush_now() is False  # ... so the re-run is a no-op, then forgotten
+    assert queue.pending() == []
     assert Ledger.objects.get(member=seeder).uploaded == 700
+    assert Ledger.objects.get(member=seeder).seeding_seconds == 1000
     assert Torrent.objects.get(pk=torrent.pk).seeders == 1
+
+
+def test_in_process_flush_without_redis_returns_a_failed_batch(client, swarm, monkeypatch):
+    torrent, seeder, _ = swarm
+    clock = Clock()
+    monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url="", clock=clock))
+    announce(client, seeder, torrent, left=0)
+    clock.now += 1000
+    announce(client, seeder, torrent, left=0, uploaded=300, event="")
+
+    from tracker.services import stats
+
+    def boom(**kwargs):
+        raise RuntimeError("database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tracking, "stats_flush", boom)
+        with pytest.raises(RuntimeError):
+            tracking.flush_now()
+    assert tracking.flush_now() is True
+    assert Ledger.objects.get(member=seeder).uploaded == 300
+    assert stats.stats_flush(batch=tracking.peer_store().take_batch()) is True  # empty batch
+
+
+def test_two_processes_share_peers_and_a_cross_process_duplicate_credits_once(client, swarm, clock):
+    torrent, seeder, _ = swarm
+    first = tracking.runtime()
+    other = tracking.build_runtime(clock=clock)  # a second worker process
+    other.sync.load()
+    announce(client, seeder, torrent, left=0)
+    first.sync.sync()
+    other.sync.sync()
+    assert other.store.counts([torrent.pk]) == {torrent.pk: (1, 0)}
+    clock.now += 1000
+    # The IPv4 leg reaches this process, the IPv6 leg another one, before either pushed.
+    announce(client, seeder, torrent, left=0, uploaded=500, event="")
+    from tracker.announce.handler import compact_address
+    from tracker.announce.swarm import Announce
+
+    c4, c6 = compact_address("::1", 51413)
+    other.store.announce(
+        torrent.pk,
+        Announce(
+            member_id=seeder.pk,
+            peer_id=b"-TR4060-".ljust(20, b"x"),
+            compact4=c4,
+            compact6=c6,
+            uploaded=500,
+            downloaded=0,
+            left=0,
+            event="",
+            key=b"",
+            numwant=None,
+        ),
+        rules=tracking.policy().rules,
+    )
+    assert first.sync.sync().pushed == 1
+    stats = other.sync.sync()
+    assert stats.conflicts == 1
+    tracking.flush_now()
+    assert Ledger.objects.get(member=seeder).uploaded == 500  # not 1000
 
 
 def test_profile_shows_live_seeding_and_leeching_counts(client, swarm):

@@ -1,0 +1,370 @@
+"""Sharing peer stores through Redis: write-behind batches and a replication log.
+
+Each process (trackerd worker or web worker) answers announces from its own
+:class:`~tracker.announce.store.MemoryPeerStore` and, every ``interval`` seconds, pushes the
+journaled changes to Redis in ONE script call per batch, then pulls the changes other processes
+pushed. No Django import.
+
+Redis layout (``P`` is the key prefix):
+
+- ``P:peers:<torrent_id>`` hash: field = member_id (4 bytes BE) + peer_id (20), value = packed
+  :class:`PeerState` (:func:`pack_state`). The authoritative last state of every peer.
+- ``P:counts`` hash: ``<torrent_id>:s`` / ``<torrent_id>:l`` seeders and leechers.
+- ``P:credits`` hash: ``<member_id>:<torrent_id>:u|d|s|c`` uploaded, downloaded (bytes), seeding
+  seconds, snatched flag: what the statistics flush has not taken yet.
+- ``P:dirty`` set: torrent ids whose counts changed since the last flush.
+- ``P:peerlog`` stream: one entry per applied batch (``node`` + the changed peers) for the
+  other processes to replay.
+
+The batch script is a compare-and-set per peer: a change applies only if the stored state is
+still the one this process based it on. A conflict (another process changed the peer in
+between, e.g. the IPv6 leg of a dual-stack announce landing on another worker) is settled
+again in Python with the same rule (:func:`~tracker.announce.swarm.settle`) against the stored
+state and retried, so a credit is never counted twice and the rule has one implementation.
+State and credit go in the same atomic script run: a crash loses at most the unpushed batch,
+and the next announce's delta (computed against the stored state) covers the gap.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import uuid
+from dataclasses import dataclass
+
+import redis
+
+from tracker.announce.store import Change, MemoryPeerStore, StatsBatch
+from tracker.announce.swarm import Credit, PeerKey, PeerState, Rules, settle
+
+log = logging.getLogger(__name__)
+
+_EVENTS = ("", "started", "completed", "stopped", "paused")
+_STATE = struct.Struct(">QQQdBBBB")  # uploaded, downloaded, left, at, event, len4, len6, lenkey
+_FIELD = struct.Struct(">I")
+MAX_RETRIES = 5
+CHUNK = 500  # changes per script call (Lua's unpack() limit is a few thousand values)
+
+_BATCH_SCRIPT = """
+local p = ARGV[1]
+local n = tonumber(ARGV[3])
+local conflicts = {}
+local log = {}
+local i = 4
+for r = 1, n do
+  local tid, field, base, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local dseed, dleech = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+  local ck, up, down, seed, snatch =
+    ARGV[i + 6], tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9]), ARGV[i + 10]
+  i = i + 11
+  local hkey = p .. ':peers:' .. tid
+  local cur = redis.call('HGET', hkey, field)
+  if cur == false then cur = '' end
+  if cur ~= base then
+    conflicts[#conflicts + 1] = r
+    conflicts[#conflicts + 1] = cur
+  else
+    if new == '' then redis.call('HDEL', hkey, field) else redis.call('HSET', hkey, field, new) end
+    if dseed ~= 0 then redis.call('HINCRBY', p .. ':counts', tid .. ':s', dseed) end
+    if dleech ~= 0 then redis.call('HINCRBY', p .. ':counts', tid .. ':l', dleech) end
+    if dseed ~= 0 or dleech ~= 0 or snatch == '1' then redis.call('SADD', p .. ':dirty', tid) end
+    if up ~= 0 then redis.call('HINCRBY', p .. ':credits', ck .. ':u', up) end
+    if down ~= 0 then redis.call('HINCRBY', p .. ':credits', ck .. ':d', down) end
+    if seed ~= 0 then redis.call('HINCRBY', p .. ':credits', ck .. ':s', seed) end
+    if snatch == '1' then redis.call('HSET', p .. ':credits', ck .. ':c', 1) end
+    log[#log + 1] = tid .. ':' .. field
+    log[#log + 1] = new
+  end
+end
+if #log > 0 then
+  redis.call('XADD', p .. ':peerlog', 'MAXLEN', '~', 100000, '*', 'node', ARGV[2], unpack(log))
+end
+return conflicts
+"""
+
+
+def pack_field(key: PeerKey) -> bytes:
+    """Hash field of a peer: member_id as 4 bytes big-endian, then the 20-byte peer_id."""
+    return _FIELD.pack(key[0]) + key[1]
+
+
+def unpack_field(field: bytes) -> PeerKey:
+    """Inverse of :func:`pack_field`."""
+    return _FIELD.unpack_from(field)[0], field[4:]
+
+
+def pack_state(state: PeerState | None) -> bytes:
+    """Pack a peer state into bytes (b'' for none): 32 fixed bytes plus the addresses and key.
+    Deterministic, so two processes' copies of one state compare equal."""
+    if state is None:
+        return b""
+    head = _STATE.pack(
+        state.uploaded,
+        state.downloaded,
+        state.left,
+        state.announced_at,
+        _EVENTS.index(state.event),
+        len(state.compact4),
+        len(state.compact6),
+        len(state.key),
+    )
+    return head + state.compact4 + state.compact6 + state.key
+
+
+def unpack_state(key: PeerKey, data: bytes) -> PeerState | None:
+    """Inverse of :func:`pack_state`; ``key`` gives member_id and peer_id."""
+    if not data:
+        return None
+    up, down, left, at, event, n4, n6, nkey = _STATE.unpack_from(data)
+    pos = _STATE.size
+    return PeerState(
+        member_id=key[0],
+        peer_id=key[1],
+        compact4=data[pos : pos + n4],
+        compact6=data[pos + n4 : pos + n4 + n6],
+        uploaded=up,
+        downloaded=down,
+        left=left,
+        key=data[pos + n4 + n6 : pos + n4 + n6 + nkey],
+        event=_EVENTS[event],
+        announced_at=at,
+    )
+
+
+def _seeder_delta(prev: PeerState | None, state: PeerState | None) -> tuple[int, int]:
+    before = (0, 0) if prev is None else ((1, 0) if prev.is_seeder else (0, 1))
+    after = (0, 0) if state is None else ((1, 0) if state.is_seeder else (0, 1))
+    return after[0] - before[0], after[1] - before[1]
+
+
+@dataclass(slots=True)
+class SyncStats:
+    """Counters of one :meth:`RedisPeerSync.sync` call."""
+
+    pushed: int = 0
+    conflicts: int = 0
+    pulled: int = 0
+
+
+class RedisPeerSync:
+    """Shares one process's :class:`MemoryPeerStore` with the others through Redis.
+
+    Args:
+        client: a ``redis.Redis`` (bytes responses, ``decode_responses=False``).
+        store: the process's store, created with ``journal=True``.
+        prefix: the key prefix ``P``.
+        rules: announce rules, used when a conflicting change is settled again.
+    """
+
+    def __init__(
+        self, client: redis.Redis, store: MemoryPeerStore, *, prefix: str, rules: Rules
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.prefix = prefix
+        self.rules = rules
+        self.node = uuid.uuid4().hex
+        self._script = client.register_script(_BATCH_SCRIPT)
+        self._last_id = b"0-0"  # load() moves it to the log position of its snapshot
+        self._lock = threading.Lock()
+
+    # --- start-up -----------------------------------------------------------------------
+
+    def load(self) -> int:
+        """Fill the store from Redis (every stored peer); returns how many peers were loaded.
+        Replication starts from the log position taken before the load, so nothing is missed."""
+        last = self.client.xrevrange(f"{self.prefix}:peerlog", count=1)
+        self._last_id = last[0][0] if last else b"0-0"
+        loaded = 0
+        prefix = f"{self.prefix}:peers:".encode()
+        for hkey in self.client.scan_iter(match=prefix + b"*", count=1000):
+            torrent_id = int(hkey[len(prefix) :])
+            for field, value in self.client.hscan_iter(hkey, count=1000):
+                key = unpack_field(field)
+                self.store.replicate(torrent_id, key, unpack_state(key, value))
+                loaded += 1
+        return loaded
+
+    # --- push ---------------------------------------------------------------------------
+
+    def _args(self, changes: list[Change]) -> list:
+        args: list = [self.prefix, self.node, len(changes)]
+        for ch in changes:
+            dseed, dleech = _seeder_delta(ch.prev, ch.state)
+            c = ch.credit
+            args += [
+                ch.torrent_id,
+                pack_field(ch.key),
+                pack_state(ch.prev),
+                pack_state(ch.state),
+                dseed,
+                dleech,
+                f"{ch.key[0]}:{ch.torrent_id}",
+                c.uploaded,
+                c.downloaded,
+                c.seed_seconds,
+                "1" if c.snatched else "0",
+            ]
+        return args
+
+    def _resettle(self, ch: Change, stored: PeerState | None) -> Change | None:
+        """Settle a conflicting change again against the stored state; ``None`` if nothing
+        is left to write (the stored state wins and is copied into this process)."""
+        if ch.ann is None:  # a reap: only if the stored peer is still the stale one
+            if stored is None or stored.announced_at > ch.prev.announced_at:
+                self.store.replicate(ch.torrent_id, ch.key, stored)
+                return None
+            return Change(ch.torrent_id, ch.key, stored, None, Credit(), None, ch.now)
+        credit, state = settle(stored, ch.ann, now=max(ch.now, _at(stored)), rules=self.rules)
+        self.store.replicate(ch.torrent_id, ch.key, state)
+        return Change(ch.torrent_id, ch.key, stored, state, credit, ch.ann, ch.now)
+
+    def push(self, changes: list[Change]) -> tuple[int, int]:
+        """Write changes to Redis atomically, settling conflicts again; returns
+        ``(applied, conflicts)``.
+
+        Raises:
+            redis.RedisError: Redis is unreachable; the caller keeps the changes and retries.
+        """
+        applied = conflicts = 0
+        for start in range(0, len(changes), CHUNK):
+            done = self._push_chunk(changes[start : start + CHUNK])
+            applied += done[0]
+            conflicts += done[1]
+        return applied, conflicts
+
+    def _push_chunk(self, changes: list[Change]) -> tuple[int, int]:
+        applied = conflicts = 0
+        for _ in range(MAX_RETRIES):
+            if not changes:
+                break
+            result = self._script(args=self._args(changes))
+            failed = {int(result[i]) - 1: result[i + 1] for i in range(0, len(result), 2)}
+            applied += len(changes) - len(failed)
+            conflicts += len(failed)
+            retry = []
+            for index, stored_bytes in failed.items():
+                ch = changes[index]
+                again = self._resettle(ch, unpack_state(ch.key, stored_bytes))
+                if again is not None:
+                    retry.append(again)
+            changes = retry
+        if changes:
+            log.warning("dropping %d peer changes after %d conflicts", len(changes), MAX_RETRIES)
+        return applied, conflicts
+
+    # --- pull ---------------------------------------------------------------------------
+
+    def pull(self, *, block_ms: int | None = None) -> int:
+        """Replay other processes' batches from the log into the store; returns peers applied."""
+        entries = self.client.xread(
+            {f"{self.prefix}:peerlog": self._last_id}, count=1000, block=block_ms
+        )
+        applied = 0
+        for _stream, items in entries or []:
+            for entry_id, fields in items:
+                self._last_id = entry_id
+                applied += self._replay(fields)
+        return applied
+
+    def _replay(self, fields: dict[bytes, bytes]) -> int:
+        # redis-py gives a dict: a peer changed twice in one batch keeps its last state.
+        if fields.get(b"node") == self.node.encode():
+            return 0
+        count = 0
+        for name, value in fields.items():
+            if name == b"node":
+                continue
+            tid, _, field = name.partition(b":")
+            key = unpack_field(field)
+            self.store.replicate(int(tid), key, unpack_state(key, value))
+            count += 1
+        return count
+
+    def sync(self) -> SyncStats:
+        """Push this process's journal, then pull the others' changes. A failed push puts the
+        journal back (nothing lost)."""
+        with self._lock:
+            changes = self.store.take_journal()
+            stats = SyncStats()
+            try:
+                stats.pushed, stats.conflicts = self.push(changes)
+            except redis.RedisError:
+                self.store.restore_journal(changes)
+                raise
+            stats.pulled = self.pull()
+            return stats
+
+
+def _at(state: PeerState | None) -> float:
+    return 0.0 if state is None else state.announced_at
+
+
+# --- the statistics batch ---------------------------------------------------------------
+
+_CLAIM_SCRIPT = """
+local p, batch = ARGV[1], ARGV[2]
+local claimed = 0
+if redis.call('EXISTS', p .. ':credits') == 1 then
+  redis.call('RENAME', p .. ':credits', p .. ':batch:' .. batch .. ':credits')
+  claimed = 1
+end
+if redis.call('EXISTS', p .. ':dirty') == 1 then
+  redis.call('RENAME', p .. ':dirty', p .. ':batch:' .. batch .. ':dirty')
+  claimed = 1
+end
+if claimed == 1 then redis.call('SADD', p .. ':batches', batch) end
+return claimed
+"""
+
+
+class RedisStatsQueue:
+    """Claims accumulated credits from Redis as :class:`StatsBatch` objects, once each.
+
+    A claim renames the live keys under a batch id (new credits go to fresh keys at once);
+    the batch stays in Redis until :meth:`done`, so a flush that died is found and re-run by
+    :meth:`pending` (and the database's batch id makes that re-run a no-op if it had
+    committed).
+    """
+
+    def __init__(self, client: redis.Redis, *, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._claim = client.register_script(_CLAIM_SCRIPT)
+
+    def claim(self) -> str | None:
+        """Move the live credits and dirty set under a new batch id; ``None`` if empty."""
+        batch_id = uuid.uuid4().hex
+        return batch_id if self._claim(args=[self.prefix, batch_id]) else None
+
+    def pending(self) -> list[str]:
+        """Batch ids claimed but not marked done (oldest first is not guaranteed)."""
+        return sorted(b.decode() for b in self.client.smembers(f"{self.prefix}:batches"))
+
+    def read(self, batch_id: str) -> StatsBatch:
+        """Load a claimed batch: credits per (member_id, torrent_id) and the current counts of
+        the torrents that changed."""
+        base = f"{self.prefix}:batch:{batch_id}"
+        credits: dict[tuple[int, int], list[int]] = {}
+        for name, value in self.client.hgetall(f"{base}:credits").items():
+            member, torrent, kind = name.decode().split(":")
+            row = credits.setdefault((int(member), int(torrent)), [0, 0, 0, 0])
+            row["udsc".index(kind)] += int(value)
+        dirty = [int(t) for t in self.client.smembers(f"{base}:dirty")]
+        counts = {}
+        if dirty:
+            fields = [f"{t}:{k}" for t in dirty for k in "sl"]
+            values = self.client.hmget(f"{self.prefix}:counts", fields)
+            for i, torrent_id in enumerate(dirty):
+                seeders, leechers = values[2 * i], values[2 * i + 1]
+                counts[torrent_id] = (max(int(seeders or 0), 0), max(int(leechers or 0), 0))
+        return StatsBatch(batch_id=batch_id, credits=credits, swarm_counts=counts)
+
+    def done(self, batch_id: str) -> None:
+        """Forget a batch the database has applied."""
+        base = f"{self.prefix}:batch:{batch_id}"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(f"{base}:credits", f"{base}:dirty")
+        pipe.srem(f"{self.prefix}:batches", batch_id)
+        pipe.execute()

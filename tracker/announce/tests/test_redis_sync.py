@@ -1,0 +1,127 @@
+"""Sharing peer stores through the real Redis: packing, replication, reaping, conflicts."""
+
+import random
+
+import pytest
+import redis
+from django.conf import settings
+
+from tracker.announce.redis_sync import (
+    RedisPeerSync,
+    RedisStatsQueue,
+    pack_state,
+    unpack_state,
+)
+from tracker.announce.store import MemoryPeerStore
+from tracker.announce.swarm import Announce, PeerState, Rules
+
+RULES = Rules(min_interval=0, max_peers_per_member=10)
+
+
+class Clock:
+    now = 5_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+def ann(member_id, peer, **kw):
+    values = dict(
+        member_id=member_id,
+        peer_id=peer.ljust(20, b"-"),
+        compact4=bytes([127, 0, 0, member_id, 0x1A, 0xE1]),
+        compact6=b"",
+        uploaded=0,
+        downloaded=0,
+        left=100,
+        event="started",
+        key=b"k",
+        numwant=None,
+    )
+    values.update(kw)
+    return Announce(**values)
+
+
+@pytest.fixture
+def nodes():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = f"{settings.PBTS_REDIS_PREFIX}:synctest"
+    clock = Clock()
+
+    def node():
+        store = MemoryPeerStore(clock=clock, rng=random.Random(1), journal=True)
+        return RedisPeerSync(client, store, prefix=prefix, rules=RULES)
+
+    yield node, clock, RedisStatsQueue(client, prefix=prefix)
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_pack_state_round_trips_every_field():
+    state = PeerState(
+        7, b"p" * 20, b"\x7f\0\0\1\x1a\xe1", bytes(18), 2**40, 5, 0, b"\xff\0k", "paused", 1.5
+    )
+    assert unpack_state((7, b"p" * 20), pack_state(state)) == state
+    assert pack_state(None) == b"" and unpack_state((1, b"x"), b"") is None
+
+
+def test_a_new_process_loads_peers_and_follows_changes_and_removals(nodes):
+    node, clock, _ = nodes
+    a = node()
+    a.store.announce(1, ann(1, b"a"), rules=RULES)
+    a.store.announce(1, ann(2, b"b", left=0), rules=RULES)
+    a.sync()
+    b = node()
+    assert b.load() == 2
+    assert b.store.counts([1]) == {1: (1, 1)}
+    clock.now += 10
+    a.store.announce(1, ann(1, b"a", event="stopped"), rules=RULES)
+    a.sync()
+    assert b.sync().pulled == 1
+    assert b.store.counts([1]) == {1: (1, 0)}
+
+
+def test_reap_by_two_processes_removes_once_and_keeps_counts_right(nodes):
+    node, clock, queue = nodes
+    a, b = node(), node()
+    a.store.announce(3, ann(1, b"a"), rules=RULES)
+    a.sync()
+    b.sync()
+    clock.now += 10_000
+    assert a.store.reap(max_age=3600) == 1 and b.store.reap(max_age=3600) == 1
+    a.sync()
+    assert b.sync().conflicts == 1
+    queue.claim()
+    (batch_id,) = queue.pending()
+    assert queue.read(batch_id).swarm_counts == {3: (0, 0)}
+
+
+def test_a_reap_loses_to_a_fresher_announce_elsewhere(nodes):
+    node, clock, _ = nodes
+    a, b = node(), node()
+    a.store.announce(4, ann(1, b"a"), rules=RULES)
+    a.sync()
+    b.sync()
+    clock.now += 10_000
+    a.store.announce(4, ann(1, b"a", event="", uploaded=10), rules=RULES)  # fresh on a
+    b.store.reap(max_age=3600)  # b still has the old state and reaps it
+    a.sync()
+    b.sync()
+    assert b.store.counts([4]) == {4: (0, 1)}  # the fresher peer won and b follows it
+
+
+def test_credits_are_claimed_once_into_a_batch(nodes):
+    node, clock, queue = nodes
+    a = node()
+    a.store.announce(5, ann(9, b"s", left=0), rules=RULES)
+    clock.now += 100
+    a.store.announce(5, ann(9, b"s", left=0, uploaded=42, event=""), rules=RULES)
+    a.sync()
+    batch_id = queue.claim()
+    assert queue.claim() is None  # nothing new since
+    batch = queue.read(batch_id)
+    assert batch.credits == {(9, 5): [42, 0, 100, 0]}
+    assert batch.swarm_counts == {5: (1, 0)}
+    queue.done(batch_id)
+    assert queue.pending() == []
