@@ -106,7 +106,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -207,5 +206,9 @@ PBTS_BLACKLISTED_PORTS = env.list("PBTS_BLACKLISTED_PORTS", cast=int, default=[]
 # Run the statistics flush in a thread of the web process (the embedded default; off when a
 # Celery beat does it).
 PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=True)
+# Every periodic task, in one place.
+CELERY_BEAT_SCHEDULE = {
+    "tracker.flush_stats": {"task": "tracker.flush_stats", "schedule": PBTS_FLUSH_SECONDS},
+}
 # The per-process background thread that shares peers and flushes (tests drive it by hand).
 PBTS_TRACKER_THREAD = env.bool("PBTS_TRACKER_THREAD", default=True)

@@ -145,7 +145,8 @@ def _flush_memory(rt: Runtime) -> bool:
 
 def _flush_redis(rt: Runtime) -> bool:
     assert rt.sync is not None and rt.queue is not None
-    rt.sync.sync()
+    if rt.started:  # a process that serves announces pushes its own journal first
+        rt.sync.sync()
     rt.queue.claim()
     applied = False
     for batch_id in rt.queue.pending():  # includes batches of a flush that died

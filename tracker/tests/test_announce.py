@@ -281,3 +281,22 @@ def test_profile_shows_live_seeding_and_leeching_counts(client, swarm):
     assert response.status_code == 200
     stats = response.context["stats"]
     assert (stats.seeding, stats.leeching) == (1, 0)
+
+
+def test_celery_flush_task_credits_and_skips_while_another_run_holds_the_lock(
+    client, swarm, clock
+):
+    from django.core.cache import cache
+
+    from tracker.tasks import FLUSH_LOCK, flush_stats
+
+    torrent, seeder, _ = swarm
+    announce(client, seeder, torrent, left=0)
+    clock.now += 1000
+    announce(client, seeder, torrent, left=0, uploaded=64, event="")
+    cache.add(FLUSH_LOCK, 1)
+    assert flush_stats.delay() is not None
+    assert Ledger.objects.get(member=seeder).uploaded == 0  # the other run holds the lock
+    cache.delete(FLUSH_LOCK)
+    flush_stats.delay()
+    assert Ledger.objects.get(member=seeder).uploaded == 64

@@ -1,0 +1,24 @@
+"""Celery tasks of the tracker app. The beat schedule lives in settings (one place)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.cache import cache
+
+from tracker import tracking
+
+FLUSH_LOCK = "lock:tracker.flush_stats"
+
+
+@shared_task(name="tracker.flush_stats", ignore_result=True)
+def flush_stats() -> bool:
+    """Flush accumulated announce credits to the database (every ``PBTS_FLUSH_SECONDS`` from
+    Celery beat). Guarded by a cache lock so overlapping runs do no double work; a run that
+    dies is safe anyway (batches are applied once by id). Returns ``True`` if a batch applied.
+    """
+    if not cache.add(FLUSH_LOCK, 1, timeout=300):
+        return False
+    try:
+        return tracking.flush_now()
+    finally:
+        cache.delete(FLUSH_LOCK)
