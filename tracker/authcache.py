@@ -8,6 +8,9 @@ working at once on every process that shares the cache (Redis when ``REDIS_URL``
 
 from __future__ import annotations
 
+import functools
+
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -18,11 +21,13 @@ from tracker.models import ClientPrefix, Member, Torrent, TorrentStatus
 _MISSING = "missing"
 
 
-def _passkey_key(passkey: str) -> str:
+def passkey_key(passkey: str) -> str:
+    """Cache key of a passkey's standing (also the name published on invalidation)."""
     return f"auth:passkey:{passkey}"
 
 
-def _torrent_key(info_hash_hex: str) -> str:
+def torrent_key(info_hash_hex: str) -> str:
+    """Cache key of a torrent's standing (also the name published on invalidation)."""
     return f"auth:torrent:{info_hash_hex}"
 
 
@@ -39,7 +44,7 @@ def _member_fields(row: dict) -> dict:
 
 def member_standing(passkey: str) -> MemberStanding | None:
     """Return the standing of the member owning ``passkey`` (32 hex), or ``None`` if unknown."""
-    key = _passkey_key(passkey)
+    key = passkey_key(passkey)
     hit = cache.get(key)
     if hit is None:
         row = (
@@ -61,7 +66,7 @@ def member_standing(passkey: str) -> MemberStanding | None:
 
 def torrent_standing(info_hash_hex: str) -> TorrentStanding | None:
     """Return the standing of an approved torrent by its 40-hex info_hash, or ``None``."""
-    key = _torrent_key(info_hash_hex)
+    key = torrent_key(info_hash_hex)
     hit = cache.get(key)
     if hit is None:
         row = (
@@ -74,41 +79,59 @@ def torrent_standing(info_hash_hex: str) -> TorrentStanding | None:
     return None if hit == _MISSING else TorrentStanding(**hit)
 
 
-_CLIENTS_KEY = "auth:clients"
+CLIENTS_KEY = "auth:clients"
 
 
 def allowed_client_prefixes() -> tuple[bytes, ...]:
     """The whitelisted peer_id prefixes (BEP 20), cached; an empty whitelist allows none."""
-    hit = cache.get(_CLIENTS_KEY)
+    hit = cache.get(CLIENTS_KEY)
     if hit is None:
         hit = tuple(
             p.encode("latin-1")
             for p in ClientPrefix.objects.filter(is_allowed=True).values_list("prefix", flat=True)
         )
-        cache.set(_CLIENTS_KEY, hit, settings.PBTS_AUTH_CACHE_SECONDS)
+        cache.set(CLIENTS_KEY, hit, settings.PBTS_AUTH_CACHE_SECONDS)
     return hit
 
 
 def invalidate_clients() -> None:
     """Forget the cached client whitelist (call after any whitelist edit)."""
-    _forget(_CLIENTS_KEY)
+    _forget(CLIENTS_KEY)
+
+
+def invalidation_channel() -> str:
+    """Redis pub/sub channel on which every invalidated key name is published, so processes
+    that keep their own copy (trackerd) drop it at once."""
+    return f"{settings.PBTS_REDIS_PREFIX}:auth:invalidate"
+
+
+@functools.cache
+def _publisher() -> redis.Redis | None:
+    return redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+
+
+def _delete_and_publish(key: str) -> None:
+    cache.delete(key)
+    client = _publisher()
+    if client is not None:
+        client.publish(invalidation_channel(), key)
 
 
 def _forget(key: str) -> None:
     # Delete now, and again once the surrounding transaction commits: a reader that refilled
     # the entry from the old row in between is overwritten.
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+    _delete_and_publish(key)
+    transaction.on_commit(lambda: _delete_and_publish(key))
 
 
 def invalidate_passkey(passkey: str) -> None:
     """Forget the cached standing for ``passkey`` (call after any change to that member)."""
-    _forget(_passkey_key(passkey))
+    _forget(passkey_key(passkey))
 
 
 def invalidate_torrent(info_hash_hex: str) -> None:
     """Forget the cached standing for a torrent (call after status or freeleech changes)."""
-    _forget(_torrent_key(info_hash_hex))
+    _forget(torrent_key(info_hash_hex))
 
 
 __all__ = [

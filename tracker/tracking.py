@@ -4,7 +4,6 @@ that shares peers and flushes statistics."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from tracker.announce.handler import (
     MemberStanding,
     Policy,
     TorrentStanding,
+    resolve_client_ip,
 )
 from tracker.announce.redis_sync import RedisPeerSync, RedisStatsQueue
 from tracker.announce.store import MemoryPeerStore
@@ -107,22 +107,12 @@ class CachedAuthority:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The announcing client's address: the socket address, or, only when the request comes
-    from a proxy in ``PBTS_TRUSTED_PROXIES``, the right-most X-Forwarded-For entry that is not
-    itself a trusted proxy."""
-    remote = request.META.get("REMOTE_ADDR", "")
-    trusted = settings.PBTS_TRUSTED_PROXIES
-    if remote not in trusted:
-        return remote
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    for candidate in reversed([part.strip() for part in forwarded.split(",")]):
-        try:
-            ipaddress.ip_address(candidate)
-        except ValueError:
-            break
-        if candidate not in trusted:
-            return candidate
-    return remote
+    """The announcing client's address (see :func:`resolve_client_ip`)."""
+    return resolve_client_ip(
+        request.META.get("REMOTE_ADDR", ""),
+        request.META.get("HTTP_X_FORWARDED_FOR", ""),
+        settings.PBTS_TRUSTED_PROXIES,
+    )
 
 
 def snatch_counts(torrent_ids: set[int]) -> dict[int, int]:
@@ -156,7 +146,7 @@ def _flush_redis(rt: Runtime) -> bool:
 
 
 def flush_now() -> bool:
-    """Reap stale peers and flush accumulated credits to the database.
+    """Flush accumulated credits to the database.
 
     In-process: this process's credits; a failed flush puts the batch back. With Redis: this
     process's journal is pushed first, then every claimed batch is applied and only then
@@ -164,22 +154,28 @@ def flush_now() -> bool:
     if a batch was applied.
     """
     rt = runtime()
-    rt.store.reap(max_age=settings.PBTS_PEER_TIMEOUT)
     return _flush_memory(rt) if rt.sync is None else _flush_redis(rt)
 
 
+REAP_SECONDS = 30.0
+
+
 def _background(stop: threading.Event) -> None:
-    """Share (every ``PBTS_SYNC_SECONDS``) and flush (every ``PBTS_FLUSH_SECONDS``)."""
+    """Share (every ``PBTS_SYNC_SECONDS``), reap (every ``REAP_SECONDS``) and flush (every
+    ``PBTS_FLUSH_SECONDS`` when ``PBTS_INPROCESS_FLUSH``)."""
     rt = runtime()
     period = settings.PBTS_SYNC_SECONDS if rt.sync else settings.PBTS_FLUSH_SECONDS
-    last_flush = time.monotonic()
+    last_flush = last_reap = time.monotonic()
     while not stop.wait(period):
         try:
+            now = time.monotonic()
+            if now - last_reap >= REAP_SECONDS:
+                last_reap = now
+                rt.store.reap(max_age=settings.PBTS_PEER_TIMEOUT)
             if rt.sync is not None:
                 rt.sync.sync()
-            due = time.monotonic() - last_flush >= settings.PBTS_FLUSH_SECONDS
-            if due and settings.PBTS_INPROCESS_FLUSH:
-                last_flush = time.monotonic()
+            if settings.PBTS_INPROCESS_FLUSH and now - last_flush >= settings.PBTS_FLUSH_SECONDS:
+                last_flush = now
                 flush_now()
         except Exception:
             log.exception("peer sync or statistics flush failed; it is retried")

@@ -74,6 +74,22 @@ class Policy:
     blacklisted_ports: frozenset[int] = frozenset()
 
 
+def resolve_client_ip(remote: str, forwarded_for: str, trusted: frozenset[str] | list[str]) -> str:
+    """The announcing client's address: the socket address ``remote``, or, only when it is a
+    trusted proxy, the right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy
+    (RFC 7239 practice). Never believe the header from anyone else."""
+    if remote not in trusted:
+        return remote
+    for candidate in reversed([part.strip() for part in forwarded_for.split(",")]):
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            break
+        if candidate not in trusted:
+            return candidate
+    return remote
+
+
 def compact_address(ip: str, port: int) -> tuple[bytes, bytes]:
     """Return ``(compact4, compact6)`` for an address: one is the 6- or 18-byte BEP 23/7 entry,
     the other empty. IPv4-mapped IPv6 addresses count as IPv4."""

@@ -1,0 +1,80 @@
+"""``manage.py trackerd``: run the asyncio HTTP tracker (see ``tracker.trackerd``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Serve /announce and /scrape with the lean asyncio tracker (uvloop)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8080)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes sharing the port with SO_REUSEPORT (peers shared through Redis)",
+        )
+        parser.add_argument("--reuse-port", action="store_true", help=argparse_hidden())
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        workers = opts["workers"]
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
+        if workers > 1 and not settings.REDIS_URL:
+            raise CommandError("several workers share peers through Redis: set REDIS_URL")
+        if workers > 1:
+            self._supervise(opts)
+            return
+        self._serve(opts["host"], opts["port"], reuse_port=opts["reuse_port"])
+
+    def _serve(self, host: str, port: int, *, reuse_port: bool) -> None:
+        import uvloop
+
+        from tracker import tracking
+        from tracker.trackerd import serve
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            self.stdout.write(f"trackerd listening on http://{host}:{port}/ (pid {os.getpid()})")
+            self.stdout.flush()
+            await serve(host, port, reuse_port=reuse_port, stop=stop)
+
+        uvloop.run(main())
+        rt = tracking.runtime()
+        if rt.sync is not None:
+            rt.sync.sync()  # push what this process still holds before it exits
+
+    def _supervise(self, opts: dict[str, Any]) -> None:
+        cmd = [sys.executable, sys.argv[0], "trackerd", "--host", opts["host"]]
+        cmd += ["--port", str(opts["port"]), "--workers", "1", "--reuse-port"]
+        children = [subprocess.Popen(cmd) for _ in range(opts["workers"])]
+
+        def forward(signum: int, _frame: object) -> None:
+            for child in children:
+                child.send_signal(signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        codes = [child.wait() for child in children]
+        if any(codes):
+            raise CommandError(f"a worker exited with {codes}")
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
