@@ -100,6 +100,36 @@ def compact_address(ip: str, port: int) -> tuple[bytes, bytes]:
     return (packed, b"") if addr.version == 4 else (b"", packed)
 
 
+def _other_family(text: str, port: int, want: int) -> bytes:
+    """The BEP 7 ``ipv4``/``ipv6`` parameter as a compact entry if it is a global address of
+    family ``want`` (``addr``, ``v4:port`` or ``[v6]:port``); ``b""`` otherwise (ignored)."""
+    host, tail = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        tail = rest.removeprefix(":")
+    elif want == 4 and text.count(":") == 1:
+        host, _, tail = text.partition(":")
+    try:
+        addr = ipaddress.ip_address(host)
+        port = int(tail) if tail else port
+    except ValueError:
+        return b""
+    if addr.version != want or not addr.is_global or not 0 < port < 65536:
+        return b""
+    return addr.packed + port.to_bytes(2, "big")
+
+
+def peer_addresses(client_ip: str, req: AnnounceRequest) -> tuple[bytes, bytes]:
+    """``(compact4, compact6)`` of the announcing peer: the socket address, plus the BEP 7
+    address of the other family a dual-stack client names (never instead of the socket's)."""
+    compact4, compact6 = compact_address(client_ip, req.port)
+    if compact4 and req.ipv6:
+        compact6 = _other_family(req.ipv6, req.port, 6)
+    elif compact6 and req.ipv4:
+        compact4 = _other_family(req.ipv4, req.port, 4)
+    return compact4, compact6
+
+
 def _authorize(req: AnnounceRequest, auth: Authority, policy: Policy):
     if not PASSKEY_RE.fullmatch(req.passkey):
         raise Refusal("Unknown passkey")
@@ -150,7 +180,7 @@ def handle_announce(
     try:
         req = parse_announce(query, passkey=path_passkey)
         member, torrent = _authorize(req, auth, policy)
-        compact4, compact6 = compact_address(client_ip, req.port)
+        compact4, compact6 = peer_addresses(client_ip, req)
         refusal = _leech_refusal(member, policy) if req.left > 0 else ""
         ann = Announce(
             member_id=member.member_id,

@@ -171,3 +171,30 @@ def test_fuzzed_queries_only_ever_refuse():
             assert refusal.reason
         else:
             assert len(req.info_hash) == 20 and 1 <= req.port <= 65535
+
+
+@pytest.mark.parametrize(
+    ("client_ip", "extra", "expect4", "expect6"),
+    [
+        ("127.0.0.1", {}, "127.0.0.1:51413", None),
+        ("127.0.0.1", {"ipv6": b"2001:db8::1"}, "127.0.0.1:51413", None),  # not global
+        ("127.0.0.1", {"ipv6": b"2a00:1450::1"}, "127.0.0.1:51413", "2a00:1450::1:51413"),
+        ("127.0.0.1", {"ipv6": b"[2a00:1450::1]:6000"}, "127.0.0.1:51413", "2a00:1450::1:6000"),
+        ("127.0.0.1", {"ipv6": b"not an address"}, "127.0.0.1:51413", None),
+        ("2a00:1450::2", {"ipv4": b"1.2.3.4:7000"}, "1.2.3.4:7000", "2a00:1450::2:51413"),
+        ("2a00:1450::2", {"ipv4": b"1.2.3.4"}, "1.2.3.4:51413", "2a00:1450::2:51413"),
+        ("::ffff:10.0.0.5", {"ipv6": b"2a00:1450::1"}, "10.0.0.5:51413", "2a00:1450::1:51413"),
+    ],
+)
+def test_bep7_other_family_address_is_added_never_substituted(client_ip, extra, expect4, expect6):
+    import ipaddress
+
+    from tracker.announce.handler import peer_addresses
+
+    def show(entry):
+        if not entry:
+            return None
+        return f"{ipaddress.ip_address(entry[:-2])}:{int.from_bytes(entry[-2:], 'big')}"
+
+    c4, c6 = peer_addresses(client_ip, parse_announce(query(**extra)))
+    assert (show(c4), show(c6)) == (expect4, expect6)
