@@ -7,7 +7,7 @@ PORT ?= 8000
 # Debian packages the test suite drives (real tools, real clients).
 TEST_DEBS := mktorrent
 
-.PHONY: run test lint format install test-deps migrate seed worker beat check-deploy clean
+.PHONY: run test lint format install test-deps migrate seed worker beat trackerd bench check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,16 @@ worker: install
 
 beat: install
 	$(BIN)/celery -A pbts_site beat --loglevel=INFO
+
+# The lean asyncio tracker; several workers share the port (SO_REUSEPORT) and peers (Redis).
+TRACKERD_PORT ?= 8080
+TRACKERD_WORKERS ?= 1
+trackerd: install
+	$(BIN)/python manage.py trackerd --host 127.0.0.1 --port $(TRACKERD_PORT) --workers $(TRACKERD_WORKERS)
+
+bench: install
+	bash scripts/apt-install.sh opentracker wrk
+	$(BIN)/python bench/announce.py
 
 check-deploy: install
 	DEBUG=false SECRET_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(50))') \
