@@ -8,6 +8,7 @@ Refusals are plain words, sent as a bencoded ``failure reason`` with HTTP 200 (B
 from __future__ import annotations
 
 import ipaddress
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -204,11 +205,13 @@ def handle_announce(
     if outcome.refusal:
         return encode_failure(outcome.refusal)
     rules = policy.rules
+    # Jitter spreads re-announces of peers that started together (up to +10%).
+    interval = rules.interval + random.randint(0, rules.interval // 10)
     if not req.compact:
         return encode_announce_dicts(
             complete=outcome.complete,
             incomplete=outcome.incomplete,
-            interval=rules.interval,
+            interval=interval,
             min_interval=rules.min_interval,
             peers=[_peer_tuple(p) for p in outcome.peers],
             no_peer_id=req.no_peer_id,
@@ -216,7 +219,7 @@ def handle_announce(
     return encode_announce(
         complete=outcome.complete,
         incomplete=outcome.incomplete,
-        interval=rules.interval,
+        interval=interval,
         min_interval=rules.min_interval,
         peers=b"".join(p.compact4 for p in outcome.peers),
         peers6=b"".join(p.compact6 for p in outcome.peers),
