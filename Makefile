@@ -28,6 +28,7 @@ seed: migrate
 
 # Embedded default: SQLite, in-process cache and peer store, Celery tasks inline.
 run: export DEBUG ?= true
+run: export PBTS_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: seed
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	exec $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
