@@ -14,8 +14,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF exception handler: ``DomainError`` -> ``{"<field>": ["message"]}`` or
     ``{"detail": "message"}`` with the error's status; everything else as DRF does it."""
     if isinstance(exc, DomainError):
-        body: dict[str, Any] = (
-            {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
-        )
+        body: dict[str, Any] = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
         return Response(body, status=exc.status_code)
     return drf_exception_handler(exc, context)

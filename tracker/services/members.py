@@ -105,9 +105,7 @@ def invite_create(*, inviter: Member, email: str = "") -> Invite:
 
 
 def _usable_invite(code: str) -> Invite:
-    invite = (
-        Invite.objects.select_for_update().select_related("inviter").filter(code=code).first()
-    )
+    invite = Invite.objects.select_for_update().select_related("inviter").filter(code=code).first()
     if invite is None or invite.is_revoked:
         raise InvalidInput("This invite code is not valid.", field="invite_code")
     if invite.used_by_id is not None or invite.used_at is not None:
