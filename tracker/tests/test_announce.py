@@ -283,9 +283,7 @@ def test_profile_shows_live_seeding_and_leeching_counts(client, swarm):
     assert (stats.seeding, stats.leeching) == (1, 0)
 
 
-def test_celery_flush_task_credits_and_skips_while_another_run_holds_the_lock(
-    client, swarm, clock
-):
+def test_celery_flush_task_credits_and_skips_while_another_run_holds_the_lock(client, swarm, clock):
     from django.core.cache import cache
 
     from tracker.tasks import FLUSH_LOCK, flush_stats
