@@ -7,6 +7,7 @@ Refusals are plain words, sent as a bencoded ``failure reason`` with HTTP 200 (B
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import re
@@ -91,14 +92,24 @@ def resolve_client_ip(remote: str, forwarded_for: str, trusted: frozenset[str] |
     return remote
 
 
-def compact_address(ip: str, port: int) -> tuple[bytes, bytes]:
-    """Return ``(compact4, compact6)`` for an address: one is the 6- or 18-byte BEP 23/7 entry,
-    the other empty. IPv4-mapped IPv6 addresses count as IPv4."""
+@functools.lru_cache(maxsize=65536)
+def _packed_address(ip: str) -> bytes:
     addr = ipaddress.ip_address(ip)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    packed = addr.packed + port.to_bytes(2, "big")
-    return (packed, b"") if addr.version == 4 else (b"", packed)
+    return addr.packed
+
+
+def compact_address(ip: str, port: int) -> tuple[bytes, bytes]:
+    """Return ``(compact4, compact6)`` for an address: one is the 6- or 18-byte BEP 23/7 entry,
+    the other empty. IPv4-mapped IPv6 addresses count as IPv4.
+
+    Raises:
+        ValueError: ``ip`` is not an IP address.
+    """
+    packed = _packed_address(ip)
+    entry = packed + port.to_bytes(2, "big")
+    return (entry, b"") if len(packed) == 4 else (b"", entry)
 
 
 def _other_family(text: str, port: int, want: int) -> bytes:
@@ -123,7 +134,10 @@ def _other_family(text: str, port: int, want: int) -> bytes:
 def peer_addresses(client_ip: str, req: AnnounceRequest) -> tuple[bytes, bytes]:
     """``(compact4, compact6)`` of the announcing peer: the socket address, plus the BEP 7
     address of the other family a dual-stack client names (never instead of the socket's)."""
-    compact4, compact6 = compact_address(client_ip, req.port)
+    try:
+        compact4, compact6 = compact_address(client_ip, req.port)
+    except ValueError as exc:
+        raise Refusal("Cannot tell your IP address") from exc
     if compact4 and req.ipv6:
         compact6 = _other_family(req.ipv6, req.port, 6)
     elif compact6 and req.ipv4:

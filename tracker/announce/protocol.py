@@ -72,8 +72,10 @@ def split_query(query: bytes, *, repeatable: frozenset[bytes] = frozenset()) -> 
         if not part:
             continue
         name, _, value = part.partition(b"=")
-        name = unquote_to_bytes(name)
-        value = unquote_to_bytes(value)
+        if b"%" in name:
+            name = unquote_to_bytes(name)
+        if b"%" in value:
+            value = unquote_to_bytes(value)
         if name in repeatable:
             params.setdefault(name, []).append(value)
         elif name in params:

@@ -198,3 +198,10 @@ def test_bep7_other_family_address_is_added_never_substituted(client_ip, extra, 
 
     c4, c6 = peer_addresses(client_ip, parse_announce(query(**extra)))
     assert (show(c4), show(c6)) == (expect4, expect6)
+
+
+def test_unusable_client_address_is_a_refusal_not_a_crash():
+    from tracker.announce.handler import peer_addresses
+
+    with pytest.raises(Refusal, match="IP address"):
+        peer_addresses("", parse_announce(query()))
