@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # Debian packages the test suite drives (real tools, real clients).
-TEST_DEBS := mktorrent
+TEST_DEBS := mktorrent aria2 python3-libtorrent
 
 .PHONY: run test lint format install test-deps migrate seed worker beat trackerd bench check-deploy clean
 
