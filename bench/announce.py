@@ -954,7 +954,6 @@ def _announces(peers: int, seed: int = 1):
                 downloaded=rng.randrange(1 << 34),
                 left=0 if rng.random() < SEEDER_SHARE else rng.randrange(1, 1 << 34),
                 event=b"started".decode("ascii"),
-                key=b"%08X" % rng.getrandbits(32),
                 numwant=0,
             ),
         )

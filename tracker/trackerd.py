@@ -14,7 +14,9 @@ honoured, pipelined requests answered in order, no request bodies, headers at mo
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +38,9 @@ from tracker.announce.handler import (
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 8192
+_HEADERS_OF_INTEREST = re.compile(
+    rb"(?:^|\n)[ \t]*(?:connection|content-length|transfer-encoding|x-forwarded-for)[ \t]*:"
+)
 IDLE_SECONDS = 60.0
 _MISSING = object()
 
@@ -135,6 +140,10 @@ class TrackerProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = time.monotonic()
+        if not self.buffer and data.endswith(b"\r\n\r\n") and data.count(b"\r\n\r\n") == 1:
+            reply, close = self.server.respond(data[:-4], self.remote)  # one whole request
+            self._send(reply, close=close)
+            return
         self.buffer += data
         while self.transport is not None and not self.transport.is_closing():
             end = self.buffer.find(b"\r\n\r\n")
@@ -174,12 +183,18 @@ class TrackerServer:
 
     def respond(self, head: bytes, remote: str) -> tuple[bytes, bool]:
         """Answer one request head; returns ``(response bytes, close the connection)``."""
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ")
+        if len(head) > MAX_HEADER_BYTES:
+            return _response(
+                b"431 Request Header Fields Too Large", b"", close=True, content_type=b"text/plain"
+            ), True
+        line, _, rest = head.partition(b"\r\n")
+        parts = line.split(b" ")
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
             return _response(b"400 Bad Request", b"", close=True, content_type=b"text/plain"), True
         method, target, version = parts
-        headers = _headers(lines[1:])
+        lower = rest.lower()
+        # Most requests carry none of the headers that matter: parse them only when present.
+        headers = _headers(rest.split(b"\r\n")) if _HEADERS_OF_INTEREST.search(lower) else {}
         connection = headers.get(b"connection", b"").lower()
         close = connection == b"close" or (version == b"HTTP/1.0" and connection != b"keep-alive")
         if (
@@ -261,6 +276,10 @@ async def serve(
         authority.listen(redis.Redis.from_url(settings.REDIS_URL))
     tracking.ensure_started()
     server = TrackerServer(authority)
+    # Peers live in packed buffers, not objects; keep the start-up objects (modules, settings,
+    # loaded standings) out of the collector's way too.
+    gc.collect()
+    gc.freeze()
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(
         lambda: TrackerProtocol(server), host, port, reuse_port=reuse_port, backlog=1024

@@ -206,8 +206,8 @@ def handle_announce(
             downloaded=req.downloaded,
             left=req.left,
             event=req.event,
-            key=req.key,
             numwant=req.numwant,
+            compact=req.compact,
             is_freeleech=torrent.is_freeleech,
             is_double_upload=torrent.is_double_upload,
             may_leech=not refusal,
@@ -221,13 +221,13 @@ def handle_announce(
     rules = policy.rules
     # Jitter spreads re-announces of peers that started together (up to +10%).
     interval = rules.interval + random.randint(0, rules.interval // 10)
-    if not req.compact:
+    if outcome.peers is not None:
         return encode_announce_dicts(
             complete=outcome.complete,
             incomplete=outcome.incomplete,
             interval=interval,
             min_interval=rules.min_interval,
-            peers=[_peer_tuple(p) for p in outcome.peers],
+            peers=[_peer_tuple(peer_id, entry) for peer_id, entry in outcome.peers],
             no_peer_id=req.no_peer_id,
         )
     return encode_announce(
@@ -235,15 +235,14 @@ def handle_announce(
         incomplete=outcome.incomplete,
         interval=interval,
         min_interval=rules.min_interval,
-        peers=b"".join(p.compact4 for p in outcome.peers),
-        peers6=b"".join(p.compact6 for p in outcome.peers),
+        peers=outcome.peers4,
+        peers6=outcome.peers6,
     )
 
 
-def _peer_tuple(peer) -> tuple[bytes, str, int]:
-    entry = peer.compact4 or peer.compact6
+def _peer_tuple(peer_id: bytes, entry: bytes) -> tuple[bytes, str, int]:
     ip = str(ipaddress.ip_address(entry[:-2]))
-    return peer.peer_id, ip, int.from_bytes(entry[-2:], "big")
+    return peer_id, ip, int.from_bytes(entry[-2:], "big")
 
 
 def handle_scrape(

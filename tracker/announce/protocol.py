@@ -14,16 +14,16 @@ Rules and their sources:
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes
 
 MAX_QUERY_BYTES = 4096
 MAX_INT = 2**63 - 1
 MAX_SCRAPE_HASHES = 128
 EVENTS = frozenset({b"", b"started", b"completed", b"stopped", b"paused"})
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-_DIGITS = re.compile(rb"[0-9]{1,19}")
+_escape_decode = codecs.escape_decode  # C; decodes the "\\xHH" that "%HH" is turned into
 
 
 class Refusal(Exception):
@@ -34,7 +34,7 @@ class Refusal(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AnnounceRequest:
     """A parsed announce. Byte counters are bytes; ``event`` is one of ``EVENTS`` as text."""
 
@@ -54,11 +54,29 @@ class AnnounceRequest:
     ipv6: str
 
 
+def unquote(value: bytes) -> bytes:
+    """Percent-decode ``value`` to bytes (RFC 3986 section 2.1; ``+`` is left alone, as BEP 3
+    clients escape spaces). Done in C: every ``%HH`` becomes a ``\\xHH`` escape for
+    :func:`codecs.escape_decode`, after doubling any backslash already there.
+
+    Raises:
+        Refusal: a ``%`` not followed by two hex digits.
+    """
+    if b"\\" in value:
+        value = value.replace(b"\\", b"\\\\")
+    try:
+        return _escape_decode(value.replace(b"%", b"\\x"))[0]
+    except ValueError:
+        raise Refusal("Malformed query string: bad percent-encoding") from None
+
+
 def split_query(query: bytes, *, repeatable: frozenset[bytes] = frozenset()) -> dict:
     """Split a raw query string into ``{name: value}`` (bytes) or ``{name: [values]}``.
 
-    Names in ``repeatable`` collect every value into a list; any other name given twice is
-    refused, as are malformed percent-escapes and queries over ``MAX_QUERY_BYTES``.
+    Names in ``repeatable`` collect every value (percent-decoded) into a list; other values
+    stay percent-encoded until read (:func:`_value`), so unused ones cost nothing. Any other
+    name given twice is refused, as are malformed percent-escapes and queries over
+    ``MAX_QUERY_BYTES``.
 
     Raises:
         Refusal: malformed, oversize or repeated parameters.
@@ -67,17 +85,23 @@ def split_query(query: bytes, *, repeatable: frozenset[bytes] = frozenset()) -> 
         raise Refusal("Request too long")
     if _BAD_ESCAPE.search(query):
         raise Refusal("Malformed query string: bad percent-encoding")
-    params: dict = {}
-    for part in query.split(b"&"):
+    parts = query.split(b"&")
+    if not repeatable:  # fast path: no empty, escaped or repeated names
+        params = {}
+        for part in parts:
+            name, _, value = part.partition(b"=")
+            params[name] = value
+        if len(params) == len(parts) and b"" not in params and b"%" not in b"&".join(params):
+            return params
+    params = {}
+    for part in parts:
         if not part:
             continue
         name, _, value = part.partition(b"=")
         if b"%" in name:
-            name = unquote_to_bytes(name)
-        if b"%" in value:
-            value = unquote_to_bytes(value)
+            name = unquote(name)
         if name in repeatable:
-            params.setdefault(name, []).append(value)
+            params.setdefault(name, []).append(unquote(value))
         elif name in params:
             raise Refusal(f"Parameter {name.decode('latin-1')!r} given twice")
         else:
@@ -85,11 +109,25 @@ def split_query(query: bytes, *, repeatable: frozenset[bytes] = frozenset()) -> 
     return params
 
 
+def _value(params: dict, name: bytes) -> bytes | None:
+    """A parameter's percent-decoded value (values are decoded when read, not when split)."""
+    raw = params.get(name)
+    return unquote(raw) if raw is not None and b"%" in raw else raw
+
+
+_EVENT_TEXT = {name: name.decode("ascii") for name in EVENTS}  # one shared str per event
+_FLAGS = {b"": None, b"0": False, b"1": True}
+
+
 def _int(params: dict, name: bytes) -> int | None:
     raw = params.get(name)
     if raw is None:
         return None
-    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_INT:
+    if len(raw) < 19 and raw.isdigit():  # at most 18 digits: below MAX_INT
+        return int(raw)
+    if b"%" in raw:
+        raw = unquote(raw)
+    if not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_INT:
         raise Refusal(f"Invalid {name.decode()}: must be an integer from 0 to {MAX_INT}")
     return int(raw)
 
@@ -105,6 +143,8 @@ def _hash20(params: dict, name: bytes) -> bytes:
     raw = params.get(name)
     if raw is None:
         raise Refusal(f"Missing {name.decode()}")
+    if b"%" in raw:
+        raw = unquote(raw)
     if len(raw) != 20:
         raise Refusal(f"Invalid {name.decode()}: must be 20 bytes, got {len(raw)}")
     return raw
@@ -112,15 +152,16 @@ def _hash20(params: dict, name: bytes) -> bytes:
 
 def _flag(params: dict, name: bytes, default: bool) -> bool:
     raw = params.get(name)
-    if raw is None or raw == b"":
+    if raw is None:
         return default
-    if raw in (b"0", b"1"):
-        return raw == b"1"
-    raise Refusal(f"Invalid {name.decode()}: must be 0 or 1")
+    if (value := _value(params, name)) not in _FLAGS:
+        raise Refusal(f"Invalid {name.decode()}: must be 0 or 1")
+    flag = _FLAGS[value]
+    return default if flag is None else flag
 
 
 def _text(params: dict, name: bytes, limit: int) -> str:
-    raw = params.get(name, b"")
+    raw = _value(params, name) or b""
     if len(raw) > limit:
         raise Refusal(f"Invalid {name.decode()}: too long")
     try:
@@ -141,34 +182,35 @@ def parse_announce(query: bytes, *, passkey: str = "") -> AnnounceRequest:
         Refusal: any missing, repeated, oversize or malformed parameter, with a plain message.
     """
     params = split_query(query)  # unknown parameters (corrupt, supportcrypto, ...) are ignored
+    get = params.get
     info_hash = _hash20(params, b"info_hash")
     peer_id = _hash20(params, b"peer_id")
     port = _required_int(params, b"port")
     if not 1 <= port <= 65535:
         raise Refusal("Invalid port: must be 1-65535")
-    event = params.get(b"event", b"")
-    if event not in EVENTS:
-        raise Refusal("Invalid event")
-    key = params.get(b"key", b"")
+    event = _EVENT_TEXT.get(get(b"event", b""))
+    if event is None:
+        event = _EVENT_TEXT.get(_value(params, b"event"))
+        if event is None:
+            raise Refusal("Invalid event")
+    key = _value(params, b"key") or b""
     if len(key) > 64:
         raise Refusal("Invalid key: too long")
-    if not passkey:
-        passkey = _text(params, b"passkey", 64)
     return AnnounceRequest(
-        info_hash=info_hash,
-        peer_id=peer_id,
-        port=port,
-        uploaded=_required_int(params, b"uploaded"),
-        downloaded=_required_int(params, b"downloaded"),
-        left=_required_int(params, b"left"),
-        event=event.decode("ascii"),
-        numwant=_int(params, b"numwant"),
-        compact=_flag(params, b"compact", True),
-        no_peer_id=_flag(params, b"no_peer_id", False),
-        key=key,
-        passkey=passkey,
-        ipv4=_text(params, b"ipv4", 15),
-        ipv6=_text(params, b"ipv6", 45),
+        info_hash,
+        peer_id,
+        port,
+        _required_int(params, b"uploaded"),
+        _required_int(params, b"downloaded"),
+        _required_int(params, b"left"),
+        event,
+        _int(params, b"numwant"),
+        _flag(params, b"compact", True) if b"compact" in params else True,
+        _flag(params, b"no_peer_id", False) if b"no_peer_id" in params else False,
+        key,
+        passkey or _text(params, b"passkey", 64),
+        _text(params, b"ipv4", 15) if b"ipv4" in params else "",
+        _text(params, b"ipv6", 45) if b"ipv6" in params else "",
     )
 
 

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 import redis
 
 from tracker.announce.store import Change, MemoryPeerStore, StatsBatch
-from tracker.announce.swarm import Credit, PeerKey, PeerState, Rules, settle
+from tracker.announce.swarm import EVENTS, Credit, PeerKey, PeerState, Rules, settle
 
 log = logging.getLogger(__name__)
 
-_EVENTS = ("", "started", "completed", "stopped", "paused")
-_STATE = struct.Struct(">QQQdBBBB")  # uploaded, downloaded, left, at, event, len4, len6, lenkey
+_EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
+_STATE = struct.Struct(">QQQdBBB")  # uploaded, downloaded, left, at, event, len4, len6
 _FIELD = struct.Struct(">I")
 MAX_RETRIES = 5
 CHUNK = 500  # changes per script call (Lua's unpack() limit is a few thousand values)
@@ -95,7 +95,7 @@ def unpack_field(field: bytes) -> PeerKey:
 
 
 def pack_state(state: PeerState | None) -> bytes:
-    """Pack a peer state into bytes (b'' for none): 32 fixed bytes plus the addresses and key.
+    """Pack a peer state into bytes (b'' for none): 35 fixed bytes plus the addresses.
     Deterministic, so two processes' copies of one state compare equal."""
     if state is None:
         return b""
@@ -104,19 +104,18 @@ def pack_state(state: PeerState | None) -> bytes:
         state.downloaded,
         state.left,
         state.announced_at,
-        _EVENTS.index(state.event),
+        _EVENT_CODE[state.event],
         len(state.compact4),
         len(state.compact6),
-        len(state.key),
     )
-    return head + state.compact4 + state.compact6 + state.key
+    return head + state.compact4 + state.compact6
 
 
 def unpack_state(key: PeerKey, data: bytes) -> PeerState | None:
     """Inverse of :func:`pack_state`; ``key`` gives member_id and peer_id."""
     if not data:
         return None
-    up, down, left, at, event, n4, n6, nkey = _STATE.unpack_from(data)
+    up, down, left, at, event, n4, n6 = _STATE.unpack_from(data)
     pos = _STATE.size
     return PeerState(
         member_id=key[0],
@@ -126,8 +125,7 @@ def unpack_state(key: PeerKey, data: bytes) -> PeerState | None:
         uploaded=up,
         downloaded=down,
         left=left,
-        key=data[pos + n4 + n6 : pos + n4 + n6 + nkey],
-        event=_EVENTS[event],
+        event=EVENTS[event],
         announced_at=at,
     )
 

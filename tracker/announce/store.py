@@ -91,7 +91,7 @@ class MemoryPeerStore:
 
     def _drop_if_empty(self, torrent_id: int) -> None:
         swarm = self._swarms.get(torrent_id)
-        if swarm is not None and not swarm.peers:
+        if swarm is not None and not len(swarm):
             del self._swarms[torrent_id]
 
     def announce(self, torrent_id: int, ann: Announce, *, rules: Rules) -> Outcome:
@@ -101,8 +101,9 @@ class MemoryPeerStore:
             tracker.announce.swarm.Refused: as :func:`apply_announce`.
         """
         with self._lock:
-            swarm = self._swarm(torrent_id)
-            before = (swarm.complete, swarm.incomplete)
+            swarm = self._swarms.get(torrent_id)
+            if swarm is None:
+                swarm = self._swarms[torrent_id] = Swarm()
             now = self._clock()
             outcome = apply_announce(swarm, ann, now=now, rules=rules, rng=self._rng)
             if self._journaling:
@@ -119,9 +120,10 @@ class MemoryPeerStore:
                 )
             elif outcome.credit:
                 self._add_credit((ann.member_id, torrent_id), outcome.credit)
-            if (outcome.complete, outcome.incomplete) != before:
+            if outcome.counts_changed:
                 self._dirty.add(torrent_id)
-            self._drop_if_empty(torrent_id)
+                if not outcome.complete and not outcome.incomplete:
+                    del self._swarms[torrent_id]
             return outcome
 
     def take_journal(self) -> list[Change]:
@@ -150,7 +152,7 @@ class MemoryPeerStore:
         """The peer's state as this process knows it, or ``None``."""
         with self._lock:
             swarm = self._swarms.get(torrent_id)
-            return swarm.peers.get(key) if swarm else None
+            return swarm.get(key) if swarm else None
 
     def _add_credit(self, key: StatsKey, credit: Credit) -> None:
         row = self._credits.get(key)
@@ -175,13 +177,9 @@ class MemoryPeerStore:
         seeding = leeching = 0
         with self._lock:
             for swarm in self._swarms.values():
-                if member_id not in swarm.per_member:
-                    continue
-                states = [p for (m, _), p in swarm.peers.items() if m == member_id]
-                if any(p.is_seeder for p in states):
-                    seeding += 1
-                if any(not p.is_seeder for p in states):
-                    leeching += 1
+                seeds, leeches = swarm.member_presence(member_id)
+                seeding += seeds
+                leeching += leeches
         return seeding, leeching
 
     def reap(self, *, max_age: float) -> int:

@@ -12,16 +12,39 @@ what to credit and which peers to hand out. Rules:
   not refused; the peer keeps both addresses.
 - An announce inside ``min interval`` is refused unless it is ``completed`` or ``stopped``.
 - Seeders get leechers only; a peer never gets itself; peers are picked at random (BEP 3).
+
+Memory: a peer is one fixed 64-byte record in its swarm's seeder or leecher ``bytearray``
+plus its 6-byte IPv4 entry in a parallel array (no Python object per peer, so nothing for the
+cyclic garbage collector to walk); an IPv6 address adds an entry to a side dictionary; swarms
+above ``INDEX_FROM`` peers add a ``{key: slot}`` index, smaller ones find a peer with
+``bytearray.find``. Peers handed out are a window of slots from a random start.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+import struct
+from dataclasses import dataclass
 
 DUPLICATE_WINDOW = 5.0  # seconds
+INDEX_FROM = 128  # peers; smaller swarms are searched, larger ones indexed
 
 PeerKey = tuple[int, bytes]  # (member_id, peer_id)
+EVENTS = ("", "started", "completed", "stopped", "paused")
+_EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
+
+# One peer: announced_at (float seconds), member_id, peer_id, uploaded, downloaded, left
+# (bytes), event code, flags (bit 0: has an IPv4 entry). Bytes 8-32 are the swarm key. The
+# peer's 6-byte IPv4 entry sits at the same slot of a parallel array (zeros if none), so a run
+# of slots is one slice of compact peers.
+_RECORD = struct.Struct("<dI20sQQQBB")
+RECORD_SIZE = _RECORD.size  # 58
+ADDR_SIZE = 6
+_KEY_AT = 8
+_KEY_END = 32
+_TIMES = struct.Struct(f"<d{RECORD_SIZE - 8}x")
+_MEMBER = struct.Struct("<I")
+_NO_ADDR = bytes(ADDR_SIZE)
 
 
 class Refused(Exception):
@@ -35,7 +58,10 @@ class Refused(Exception):
 @dataclass(slots=True)
 class PeerState:
     """A peer's last announce. ``compact4``/``compact6`` are its BEP 23/7 entries (6/18 bytes,
-    empty when the peer has no such address); counters are bytes; ``announced_at`` seconds."""
+    empty when the peer has no such address); counters are bytes; ``announced_at`` seconds.
+
+    The client's ``key`` parameter is not kept: the passkey and peer_id already identify the
+    peer when its address changes."""
 
     member_id: int
     peer_id: bytes
@@ -44,7 +70,6 @@ class PeerState:
     uploaded: int
     downloaded: int
     left: int
-    key: bytes
     event: str
     announced_at: float
 
@@ -68,105 +93,308 @@ class Credit:
         return bool(self.uploaded or self.downloaded or self.seed_seconds or self.snatched)
 
 
-class _IndexedSet:
-    """Keys in a list plus a position map: O(1) add, remove and random sampling."""
+def swarm_key(member_id: int, peer_id: bytes) -> bytes:
+    """The 24-byte key of a peer inside a swarm: member_id (4 bytes LE) + peer_id (20)."""
+    return _MEMBER.pack(member_id) + peer_id
 
-    __slots__ = ("items", "pos")
+
+def _aligned(buf: bytearray, needle: bytes, at: int) -> int:
+    """Slot of the record whose bytes ``at..`` start with ``needle``, or -1."""
+    pos = buf.find(needle, at)
+    while pos != -1 and (pos - at) % RECORD_SIZE:
+        pos = buf.find(needle, pos + 1)
+    return -1 if pos == -1 else (pos - at) // RECORD_SIZE
+
+
+def _window(total: int, count: int, own: int, rng: random.Random) -> list[tuple[int, int]]:
+    """Up to ``count`` of ``total`` slots as ``[(start, stop)]`` runs: a window from a random
+    start, wrapping around, without slot ``own`` (-1: none). Every slot is equally likely to be
+    in it (BEP 3 asks for a random list; opentracker picks runs the same way)."""
+    span = min(count + (own >= 0), total)
+    start = rng.randrange(total) if span < total else 0
+    end = start + span
+    runs = [(start, end)] if end <= total else [(start, total), (0, end - total)]
+    out: list[tuple[int, int]] = []
+    taken = 0
+    for a, b in runs:
+        for lo, hi in ((a, own), (own + 1, b)) if a <= own < b else ((a, b),):
+            hi = min(hi, lo + count - taken)
+            if hi > lo:
+                out.append((lo, hi))
+                taken += hi - lo
+    return out
+
+
+class _Pool:
+    """Seeders or leechers of one swarm: ``records`` (``RECORD_SIZE`` bytes per slot) and
+    ``addrs`` (the 6-byte IPv4 entry of the same slot); ``n`` slots; ``no_addr`` counts
+    IPv6-only peers."""
+
+    __slots__ = ("addrs", "n", "no_addr", "records")
 
     def __init__(self) -> None:
-        self.items: list[PeerKey] = []
-        self.pos: dict[PeerKey, int] = {}
-
-    def add(self, key: PeerKey) -> None:
-        if key not in self.pos:
-            self.pos[key] = len(self.items)
-            self.items.append(key)
-
-    def discard(self, key: PeerKey) -> None:
-        index = self.pos.pop(key, None)
-        if index is None:
-            return
-        last = self.items.pop()
-        if index < len(self.items):
-            self.items[index] = last
-            self.pos[last] = index
-
-    def sample(self, count: int, rng: random.Random) -> list[PeerKey]:
-        if count >= len(self.items):
-            return list(self.items)
-        return rng.sample(self.items, count)
+        self.records = bytearray()
+        self.addrs = bytearray()
+        self.n = 0
+        self.no_addr = 0
 
     def __len__(self) -> int:
-        return len(self.items)
+        return self.n
+
+    def append(self, record: bytes, addr: bytes) -> int:
+        self.records += record
+        self.addrs += addr
+        if addr is _NO_ADDR:
+            self.no_addr += 1
+        self.n += 1
+        return self.n - 1
+
+    def set(self, slot: int, record: bytes, addr: bytes) -> None:
+        at = slot * RECORD_SIZE
+        self.no_addr += (addr is _NO_ADDR) - (not self.records[at + RECORD_SIZE - 1] & 1)
+        self.records[at : at + RECORD_SIZE] = record
+        self.addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE] = addr
+
+    def key(self, slot: int) -> bytes:
+        at = slot * RECORD_SIZE
+        return bytes(self.records[at + _KEY_AT : at + _KEY_END])
+
+    def has_addr(self, slot: int) -> bool:
+        return bool(self.records[slot * RECORD_SIZE + RECORD_SIZE - 1] & 1)
+
+    def delete(self, slot: int) -> None:
+        """Remove a slot by moving the last one into it."""
+        records, addrs = self.records, self.addrs
+        at, last = slot * RECORD_SIZE, len(records) - RECORD_SIZE
+        if not records[at + RECORD_SIZE - 1] & 1:
+            self.no_addr -= 1
+        if at != last:
+            records[at : at + RECORD_SIZE] = records[last:]
+            addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE] = addrs[-ADDR_SIZE:]
+        del records[last:]
+        del addrs[-ADDR_SIZE:]
+        self.n -= 1
 
 
-@dataclass(slots=True)
+Location = tuple[bool, int]  # (is_seed, slot)
+
+
 class Swarm:
-    """One torrent's peers. ``snatches`` counts completions seen by this process (the
-    authoritative count is the database's, once per member)."""
+    """One torrent's peers: ``seeds`` and ``leeches`` pools of packed records, ``v6`` (swarm
+    key -> 18-byte IPv6 entry) and, for large swarms, ``index`` (swarm key -> ``slot * 2 +
+    is_seed``). A :data:`Location` is valid until the next change."""
 
-    peers: dict[PeerKey, PeerState] = field(default_factory=dict)
-    seeders: _IndexedSet = field(default_factory=_IndexedSet)
-    leechers: _IndexedSet = field(default_factory=_IndexedSet)
-    per_member: dict[int, int] = field(default_factory=dict)
+    __slots__ = ("index", "leeches", "seeds", "v6")
 
-    def put(self, state: PeerState) -> None:
-        """Insert or replace a peer, keeping the seeder/leecher sets and member counts."""
-        key = (state.member_id, state.peer_id)
-        if key not in self.peers:
-            self.per_member[state.member_id] = self.per_member.get(state.member_id, 0) + 1
-        self.peers[key] = state
-        if state.is_seeder:
-            self.leechers.discard(key)
-            self.seeders.add(key)
-        else:
-            self.seeders.discard(key)
-            self.leechers.add(key)
+    def __init__(self) -> None:
+        self.seeds = _Pool()
+        self.leeches = _Pool()
+        self.v6: dict[bytes, bytes] = {}
+        self.index: dict[bytes, int] | None = None
 
-    def remove(self, key: PeerKey) -> PeerState | None:
-        """Remove a peer; returns its last state, or ``None`` if it was not there."""
-        state = self.peers.pop(key, None)
-        if state is None:
-            return None
-        self.seeders.discard(key)
-        self.leechers.discard(key)
-        left = self.per_member.get(key[0], 1) - 1
-        if left:
-            self.per_member[key[0]] = left
-        else:
-            self.per_member.pop(key[0], None)
-        return state
-
-    def reap(self, older_than: float) -> list[PeerState]:
-        """Remove peers whose last announce is before ``older_than`` (seconds)."""
-        stale = [k for k, p in self.peers.items() if p.announced_at < older_than]
-        return [state for k in stale if (state := self.remove(k)) is not None]
+    def __len__(self) -> int:
+        return self.seeds.n + self.leeches.n
 
     @property
     def complete(self) -> int:
         """Seeders (BEP 3/48 ``complete``)."""
-        return len(self.seeders)
+        return self.seeds.n
 
     @property
     def incomplete(self) -> int:
         """Leechers (BEP 3/48 ``incomplete``)."""
-        return len(self.leechers)
+        return self.leeches.n
 
-    def select(self, key: PeerKey, *, seeder: bool, count: int, rng: random.Random) -> list:
-        """Pick up to ``count`` peers at random for the peer ``key``; seeders get leechers
-        only; the peer itself is never included. Returns :class:`PeerState` objects."""
-        if count <= 0:
-            return []
-        pools = [self.leechers] if seeder else [self.leechers, self.seeders]
-        chosen: list[PeerState] = []
-        for pool in pools:
-            need = count - len(chosen)
-            if need <= 0:
-                break
-            for other in pool.sample(need + 1, rng):
-                if other != key and len(chosen) < count:
-                    chosen.append(self.peers[other])
-        return chosen
+    def locate(self, key: bytes) -> Location | None:
+        """Where the peer with swarm key ``key`` is, or ``None``."""
+        if self.index is not None:
+            slot = self.index.get(key)
+            return None if slot is None else (bool(slot & 1), slot >> 1)
+        slot = _aligned(self.leeches.records, key, _KEY_AT)
+        if slot >= 0:
+            return False, slot
+        slot = _aligned(self.seeds.records, key, _KEY_AT)
+        return None if slot < 0 else (True, slot)
+
+    def state_at(self, where: Location) -> PeerState:
+        """Decode the peer at ``where``."""
+        pool = self.seeds if where[0] else self.leeches
+        slot = where[1]
+        at, member_id, peer_id, up, down, left, event, flags = _RECORD.unpack_from(
+            pool.records, slot * RECORD_SIZE
+        )
+        v6 = self.v6
+        return PeerState(
+            member_id=member_id,
+            peer_id=peer_id,
+            compact4=bytes(pool.addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE])
+            if flags & 1
+            else b"",
+            compact6=v6.get(swarm_key(member_id, peer_id), b"") if v6 else b"",
+            uploaded=up,
+            downloaded=down,
+            left=left,
+            event=EVENTS[event],
+            announced_at=at,
+        )
+
+    def get(self, key: PeerKey) -> PeerState | None:
+        """The peer's state, or ``None``."""
+        where = self.locate(swarm_key(*key))
+        return None if where is None else self.state_at(where)
+
+    def count_member(self, member_id: int) -> int:
+        """How many peers the member has in this swarm."""
+        needle = _MEMBER.pack(member_id)
+        count = 0
+        for pool in (self.seeds, self.leeches):
+            buf = pool.records
+            pos = buf.find(needle, _KEY_AT)
+            while pos != -1:
+                if (pos - _KEY_AT) % RECORD_SIZE == 0:
+                    count += 1
+                pos = buf.find(needle, pos + 1)
+        return count
+
+    def member_presence(self, member_id: int) -> tuple[bool, bool]:
+        """``(seeds, leeches)``: whether the member has a seeding and a leeching peer here."""
+        needle = _MEMBER.pack(member_id)
+        return (
+            _aligned(self.seeds.records, needle, _KEY_AT) >= 0,
+            _aligned(self.leeches.records, needle, _KEY_AT) >= 0,
+        )
+
+    def put(self, state: PeerState, where: Location | bool | None = False) -> Location:
+        """Insert or replace a peer, moving it between seeders and leechers as needed; returns
+        its new location. ``where`` is its current location when the caller knows it (``None``:
+        absent); by default it is looked up."""
+        key = swarm_key(state.member_id, state.peer_id)
+        if where is False:
+            where = self.locate(key)
+        record = _RECORD.pack(
+            state.announced_at,
+            state.member_id,
+            state.peer_id,
+            state.uploaded,
+            state.downloaded,
+            state.left,
+            _EVENT_CODE[state.event],
+            1 if state.compact4 else 0,
+        )
+        addr = state.compact4 or _NO_ADDR
+        is_seed = state.is_seeder
+        if where is not None and where[0] == is_seed:
+            slot = where[1]
+            (self.seeds if is_seed else self.leeches).set(slot, record, addr)
+        else:
+            if where is not None:
+                self.delete(where)
+            slot = (self.seeds if is_seed else self.leeches).append(record, addr)
+            if self.index is not None:
+                self.index[key] = slot << 1 | is_seed
+            elif self.seeds.n + self.leeches.n > INDEX_FROM:
+                self._build_index()
+        if state.compact6:
+            self.v6[key] = state.compact6
+        elif self.v6:
+            self.v6.pop(key, None)
+        return is_seed, slot
+
+    def _build_index(self) -> None:
+        self.index = {
+            pool.key(slot): slot << 1 | is_seed
+            for is_seed, pool in ((False, self.leeches), (True, self.seeds))
+            for slot in range(pool.n)
+        }
+
+    def delete(self, where: Location) -> None:
+        """Remove the peer at ``where``."""
+        is_seed, slot = where
+        pool = self.seeds if is_seed else self.leeches
+        key = pool.key(slot)
+        pool.delete(slot)
+        if self.index is not None:
+            del self.index[key]
+            if slot < pool.n:
+                self.index[pool.key(slot)] = slot << 1 | is_seed
+        if self.v6:
+            self.v6.pop(key, None)
+
+    def remove(self, key: PeerKey) -> PeerState | None:
+        """Remove a peer; returns its last state, or ``None`` if it was not there."""
+        where = self.locate(swarm_key(*key))
+        if where is None:
+            return None
+        state = self.state_at(where)
+        self.delete(where)
+        return state
+
+    def reap(self, older_than: float) -> list[PeerState]:
+        """Remove peers whose last announce is before ``older_than`` (seconds)."""
+        gone = []
+        for is_seed, pool in ((True, self.seeds), (False, self.leeches)):
+            times = _TIMES.iter_unpack(pool.records)
+            stale = [slot for slot, (at,) in enumerate(times) if at < older_than]
+            for slot in reversed(stale):  # highest first: the slot moved in is a live one
+                gone.append(self.state_at((is_seed, slot)))
+                self.delete((is_seed, slot))
+        return gone
+
+    def select(
+        self, exclude: Location, *, seeder: bool, count: int, rng: random.Random
+    ) -> list[tuple[bool, int, int]]:
+        """Choose up to ``count`` peers for the peer at ``exclude`` as ``(is_seed, start,
+        stop)`` slot runs: leechers first, then seeders (seeders get leechers only); the peer
+        itself is never included."""
+        runs: list[tuple[bool, int, int]] = []
+        for is_seed, pool in (
+            ((False, self.leeches),)
+            if seeder
+            else (
+                (False, self.leeches),
+                (True, self.seeds),
+            )
+        ):
+            total = pool.n
+            if count <= 0 or not total:
+                continue
+            own = exclude[1] if exclude[0] == is_seed else -1
+            for lo, hi in _window(total, count, own, rng):
+                runs.append((is_seed, lo, hi))
+                count -= hi - lo
+        return runs
+
+    def compact_peers(self, runs: list[tuple[bool, int, int]]) -> tuple[bytes, bytes]:
+        """``(peers, peers6)``: the BEP 23 and BEP 7 compact strings of the chosen peers."""
+        parts = []
+        for is_seed, lo, hi in runs:
+            pool = self.seeds if is_seed else self.leeches
+            if not pool.no_addr:
+                parts.append(pool.addrs[lo * ADDR_SIZE : hi * ADDR_SIZE])
+                continue
+            parts += [
+                pool.addrs[s * ADDR_SIZE : (s + 1) * ADDR_SIZE]
+                for s in range(lo, hi)
+                if pool.has_addr(s)
+            ]
+        if not self.v6:
+            return b"".join(parts), b""
+        v6 = self.v6
+        keys = [
+            (self.seeds if is_seed else self.leeches).key(s)
+            for is_seed, lo, hi in runs
+            for s in range(lo, hi)
+        ]
+        return b"".join(parts), b"".join([v6[k] for k in keys if k in v6])
+
+    def peer_list(self, runs: list[tuple[bool, int, int]]) -> list[tuple[bytes, bytes]]:
+        """``[(peer_id, compact entry)]`` of the chosen peers (IPv4 entry if any, else IPv6)."""
+        out = []
+        for is_seed, lo, hi in runs:
+            for slot in range(lo, hi):
+                state = self.state_at((is_seed, slot))
+                out.append((state.peer_id, state.compact4 or state.compact6))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +426,8 @@ class Announce:
     downloaded: int
     left: int
     event: str
-    key: bytes
     numwant: int | None
+    compact: bool = True
     is_freeleech: bool = False
     is_double_upload: bool = False
     may_leech: bool = True
@@ -209,15 +437,26 @@ class Announce:
 @dataclass(slots=True)
 class Outcome:
     """The result of :func:`apply_announce`: the credit, the peers to return, and the peer's
-    state before and after (``None`` when absent)."""
+    state before and after (``None`` when absent). A compact announce gets ``peers4``/
+    ``peers6`` (BEP 23/7 strings), a non-compact one ``peers`` as ``(peer_id, entry)``."""
 
     credit: Credit
-    peers: list[PeerState]
     complete: int
     incomplete: int
     refusal: str = ""
     prev: PeerState | None = None
     state: PeerState | None = None
+    peers4: bytes = b""
+    peers6: bytes = b""
+    peers: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def counts_changed(self) -> bool:
+        """Whether the swarm's seeder or leecher count changed."""
+        prev, state = self.prev, self.state
+        if prev is None or state is None:
+            return prev is not state
+        return prev.is_seeder != state.is_seeder
 
 
 def _check_admission(
@@ -233,10 +472,7 @@ def _check_admission(
         too_soon = not duplicate and now - prev.announced_at < rules.min_interval
         if too_soon and ann.event not in ("completed", "stopped"):
             raise Refused("Announce too soon")
-    elif (
-        ann.event != "stopped"
-        and swarm.per_member.get(ann.member_id, 0) >= rules.max_peers_per_member
-    ):
+    elif ann.event != "stopped" and swarm.count_member(ann.member_id) >= rules.max_peers_per_member:
         raise Refused(
             f"Too many peers: at most {rules.max_peers_per_member} per member per torrent"
         )
@@ -281,7 +517,6 @@ def settle(
         uploaded=ann.uploaded,
         downloaded=ann.downloaded,
         left=ann.left,
-        key=ann.key,
         event=ann.event,
         announced_at=now,
     )
@@ -299,15 +534,22 @@ def apply_announce(
     Raises:
         Refused: announce inside ``min interval``; too many peers for this member.
     """
-    key = (ann.member_id, ann.peer_id)
-    prev = swarm.peers.get(key)
+    key = swarm_key(ann.member_id, ann.peer_id)
+    where = swarm.locate(key)
+    prev = None if where is None else swarm.state_at(where)
     _check_admission(swarm, ann, prev, duplicate=is_duplicate(prev, ann, now), now=now, rules=rules)
     credit, state = settle(prev, ann, now=now, rules=rules)
     if state is None:
-        swarm.remove(key)
+        if where is not None:
+            swarm.delete(where)
         refusal = "" if ann.event == "stopped" else ann.leech_refusal
-        return Outcome(credit, [], swarm.complete, swarm.incomplete, refusal, prev, None)
-    swarm.put(state)
+        return Outcome(credit, swarm.complete, swarm.incomplete, refusal, prev, None)
+    where = swarm.put(state, where)
     count = min(rules.default_numwant if ann.numwant is None else ann.numwant, rules.max_peers)
-    peers = swarm.select(key, seeder=state.is_seeder, count=count, rng=rng)
-    return Outcome(credit, peers, swarm.complete, swarm.incomplete, "", prev, state)
+    runs = swarm.select(where, seeder=state.is_seeder, count=count, rng=rng)
+    outcome = Outcome(credit, swarm.complete, swarm.incomplete, "", prev, state)
+    if ann.compact:
+        outcome.peers4, outcome.peers6 = swarm.compact_peers(runs)
+    else:
+        outcome.peers = swarm.peer_list(runs)
+    return outcome

@@ -35,7 +35,6 @@ def ann(member_id, peer, **kw):
         downloaded=0,
         left=100,
         event="started",
-        key=b"k",
         numwant=None,
     )
     values.update(kw)
@@ -59,9 +58,7 @@ def nodes():
 
 
 def test_pack_state_round_trips_every_field():
-    state = PeerState(
-        7, b"p" * 20, b"\x7f\0\0\1\x1a\xe1", bytes(18), 2**40, 5, 0, b"\xff\0k", "paused", 1.5
-    )
+    state = PeerState(7, b"p" * 20, b"\x7f\0\0\1\x1a\xe1", bytes(18), 2**40, 5, 0, "paused", 1.5)
     assert unpack_state((7, b"p" * 20), pack_state(state)) == state
     assert pack_state(None) == b"" and unpack_state((1, b"x"), b"") is None
 
