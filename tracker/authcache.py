@@ -9,6 +9,7 @@ working at once on every process that shares the cache (Redis when ``REDIS_URL``
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import redis
 from django.conf import settings
@@ -31,6 +32,16 @@ def torrent_key(info_hash_hex: str) -> str:
     return f"auth:torrent:{info_hash_hex}"
 
 
+_MEMBER_COLUMNS = (
+    "id",
+    "is_banned",
+    "can_download",
+    "is_ratio_exempt",
+    "ledger__uploaded",
+    "ledger__downloaded",
+)
+
+
 def _member_fields(row: dict) -> dict:
     return {
         "member_id": row["id"],
@@ -48,16 +59,7 @@ def member_standing(passkey: str) -> MemberStanding | None:
     hit = cache.get(key)
     if hit is None:
         row = (
-            Member.objects.filter(passkey=passkey, is_active=True)
-            .values(
-                "id",
-                "is_banned",
-                "can_download",
-                "is_ratio_exempt",
-                "ledger__uploaded",
-                "ledger__downloaded",
-            )
-            .first()
+            Member.objects.filter(passkey=passkey, is_active=True).values(*_MEMBER_COLUMNS).first()
         )
         hit = _MISSING if row is None else _member_fields(row)
         cache.set(key, hit, settings.PBTS_AUTH_CACHE_SECONDS)
@@ -77,6 +79,23 @@ def torrent_standing(info_hash_hex: str) -> TorrentStanding | None:
         hit = _MISSING if row is None else {"torrent_id": row.pop("id"), **row}
         cache.set(key, hit, settings.PBTS_AUTH_CACHE_SECONDS)
     return None if hit == _MISSING else TorrentStanding(**hit)
+
+
+def all_standings() -> Iterator[tuple[str, MemberStanding | TorrentStanding]]:
+    """Every active member's and approved torrent's standing as ``(cache key, standing)``,
+    read in bulk (two streamed queries), for processes that keep their own copy (trackerd
+    preloads and refreshes with it instead of loading key by key)."""
+    members = Member.objects.filter(is_active=True).values("passkey", *_MEMBER_COLUMNS)
+    for row in members.iterator(chunk_size=5000):
+        yield passkey_key(row["passkey"]), MemberStanding(**_member_fields(row))
+    torrents = Torrent.objects.filter(status=TorrentStatus.APPROVED).values(
+        "info_hash", "id", "is_freeleech", "is_double_upload"
+    )
+    for row in torrents.iterator(chunk_size=5000):
+        yield (
+            torrent_key(row["info_hash"]),
+            TorrentStanding(row["id"], row["is_freeleech"], row["is_double_upload"]),
+        )
 
 
 CLIENTS_KEY = "auth:clients"

@@ -49,8 +49,10 @@ class LocalAuthority:
     """In-process copy of the cached standings with a TTL (seconds); entries are dropped as
     soon as their key is published on ``authcache.invalidation_channel()``.
 
-    A miss is loaded (shared cache, then database) on one helper thread: Django's ORM refuses
-    to run inside the event loop, and misses are rare and short, so the loop simply waits.
+    :meth:`preload` fills it in bulk (every active member and approved torrent) and a refresh
+    thread repeats that every half TTL, so a running trackerd answers from memory; the rare
+    miss (a new member or torrent) is loaded on one helper thread while the event loop waits
+    (Django's ORM refuses to run inside the event loop, and such misses are short).
     """
 
     def __init__(self, *, ttl: float) -> None:
@@ -58,6 +60,7 @@ class LocalAuthority:
         self._entries: dict[str, tuple[float, Any]] = {}
         self._inner = tracking.CachedAuthority()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbts-auth")
+        self._forgotten: set[str] | None = None
 
     def _get(self, key: str, load) -> Any:
         hit = self._entries.get(key)
@@ -67,6 +70,40 @@ class LocalAuthority:
         value = self._loader.submit(load).result(timeout=10)
         self._entries[key] = (now + self._ttl, value)
         return value
+
+    def preload(self) -> int:
+        """Load every standing in bulk (on the loader thread); returns how many. Keys
+        invalidated while it runs are dropped again afterwards, so nothing stale survives."""
+        self._forgotten = set()
+        try:
+            fresh = self._loader.submit(self._load_all).result(timeout=600)
+            self._entries.update(fresh)
+            for key in self._forgotten:
+                self._entries.pop(key, None)
+        finally:
+            self._forgotten = None
+        return len(fresh)
+
+    def _load_all(self) -> dict[str, tuple[float, Any]]:
+        expires = time.monotonic() + self._ttl
+        entries = {key: (expires, standing) for key, standing in authcache.all_standings()}
+        connections.close_all()
+        return entries
+
+    def refresh_forever(self) -> threading.Thread:
+        """Start a daemon thread that preloads again every half TTL."""
+
+        def run() -> None:
+            while True:
+                time.sleep(max(self._ttl / 2, 1.0))
+                try:
+                    self.preload()
+                except Exception:
+                    log.exception("auth refresh failed; entries are loaded on demand meanwhile")
+
+        thread = threading.Thread(target=run, name="pbts-auth-refresh", daemon=True)
+        thread.start()
+        return thread
 
     def member(self, passkey: str) -> MemberStanding | None:
         return self._get(authcache.passkey_key(passkey), lambda: self._inner.member(passkey))
@@ -87,25 +124,35 @@ class LocalAuthority:
     def forget(self, key: str) -> None:
         """Drop one entry (a published cache key such as ``auth:passkey:<passkey>``)."""
         self._entries.pop(key, None)
+        forgotten = self._forgotten
+        if forgotten is not None:
+            forgotten.add(key)
 
-    def listen(self, client: redis.Redis) -> threading.Thread:
-        """Start a daemon thread that applies published invalidations."""
+    def listen(self, client: redis.Redis) -> threading.Event:
+        """Start a daemon thread that applies published invalidations; the returned event is
+        set once it is subscribed. After a lost connection everything is dropped (anything
+        may have been missed) and preloaded again."""
+        subscribed = threading.Event()
 
         def run() -> None:
             while True:
                 try:
                     pubsub = client.pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(authcache.invalidation_channel())
-                    self._entries.clear()  # anything missed while (re)connecting
+                    pubsub.subscribe(authority_channel := authcache.invalidation_channel())
+                    pubsub.get_message(timeout=5)  # the subscribe confirmation
+                    self._entries.clear()
+                    if subscribed.is_set():
+                        self.preload()
+                    subscribed.set()
+                    log.debug("subscribed to %s", authority_channel)
                     for message in pubsub.listen():
                         self.forget(message["data"].decode())
                 except redis.RedisError:
                     log.warning("auth invalidation listener lost Redis; reconnecting")
                     time.sleep(1)
 
-        thread = threading.Thread(target=run, name="pbts-auth-listener", daemon=True)
-        thread.start()
-        return thread
+        threading.Thread(target=run, name="pbts-auth-listener", daemon=True).start()
+        return subscribed
 
 
 def _response(status: bytes, body: bytes, *, close: bool, content_type: bytes) -> bytes:
@@ -273,7 +320,11 @@ async def serve(
     """Serve until ``stop`` is set (or forever). ``ready`` is set once listening."""
     authority = LocalAuthority(ttl=settings.PBTS_AUTH_CACHE_SECONDS)
     if settings.REDIS_URL:
-        authority.listen(redis.Redis.from_url(settings.REDIS_URL))
+        authority.listen(redis.Redis.from_url(settings.REDIS_URL)).wait(timeout=10)
+    started = time.monotonic()
+    loaded = authority.preload()
+    log.info("preloaded %d standings in %.1f s", loaded, time.monotonic() - started)
+    authority.refresh_forever()
     tracking.ensure_started()
     server = TrackerServer(authority)
     # Peers live in packed buffers, not objects; keep the start-up objects (modules, settings,

@@ -148,3 +148,32 @@ def test_reset_passkey_stops_working_at_trackerd_at_once(trackerd, swarm):
             reason = reply.get(b"failure reason")
             time.sleep(0.02)
     assert reason == b"Unknown passkey"
+
+
+def test_standings_are_preloaded_in_bulk_and_invalidations_during_a_preload_win(swarm):
+    from tracker import authcache
+    from tracker.trackerd import LocalAuthority
+
+    torrent, seeder, _ = swarm
+    authority = LocalAuthority(ttl=60)
+    try:
+        real = authcache.all_standings
+
+        def slow_standings():
+            # A passkey reset lands while the bulk load is under way.
+            authority.forget(authcache.passkey_key(seeder.passkey))
+            yield from real()
+
+        authcache.all_standings = slow_standings
+        try:
+            assert authority.preload() >= 3  # two members and one torrent at least
+        finally:
+            authcache.all_standings = real
+        assert authcache.passkey_key(seeder.passkey) not in authority._entries
+        key = authcache.torrent_key(torrent.info_hash)
+        assert authority._entries[key][1].torrent_id == torrent.pk
+        # A preloaded answer is served from memory: no loader round trip, no query.
+        authority._loader.shutdown()
+        assert authority.torrent(torrent.info_hash).torrent_id == torrent.pk
+    finally:
+        authority._loader.shutdown()
