@@ -44,35 +44,34 @@ _EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
 _STATE = struct.Struct(">QQQdBBB")  # uploaded, downloaded, left, at, event, len4, len6
 _FIELD = struct.Struct(">I")
 MAX_RETRIES = 5
-CHUNK = 500  # changes per script call (Lua's unpack() limit is a few thousand values)
+CHUNK = 500  # changes per script call (the log entry's unpack() takes 2 values per change)
 
+# ARGV: prefix, node, then one packed change per argument (see ``_pack_change``); Redis's
+# Lua ``struct`` library decodes it, so redis-py encodes one bytes argument per change.
 _BATCH_SCRIPT = """
 local p = ARGV[1]
-local n = tonumber(ARGV[3])
 local conflicts = {}
 local log = {}
-local i = 4
-for r = 1, n do
-  local tid, field, base, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local dseed, dleech = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-  local ck, up, down, seed, snatch =
-    ARGV[i + 6], tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9]), ARGV[i + 10]
-  i = i + 11
+for r = 3, #ARGV do
+  local tid, field, dseed, dleech, snatch, base, new, up, down, seed =
+    struct.unpack('>I4c24BBBBc0Bc0sss', ARGV[r])
+  dseed, dleech = dseed - 1, dleech - 1
   local hkey = p .. ':peers:' .. tid
   local cur = redis.call('HGET', hkey, field)
   if cur == false then cur = '' end
   if cur ~= base then
-    conflicts[#conflicts + 1] = r
+    conflicts[#conflicts + 1] = r - 2
     conflicts[#conflicts + 1] = cur
   else
+    local ck = struct.unpack('>I4', field) .. ':' .. tid
     if new == '' then redis.call('HDEL', hkey, field) else redis.call('HSET', hkey, field, new) end
     if dseed ~= 0 then redis.call('HINCRBY', p .. ':counts', tid .. ':s', dseed) end
     if dleech ~= 0 then redis.call('HINCRBY', p .. ':counts', tid .. ':l', dleech) end
-    if dseed ~= 0 or dleech ~= 0 or snatch == '1' then redis.call('SADD', p .. ':dirty', tid) end
-    if up ~= 0 then redis.call('HINCRBY', p .. ':credits', ck .. ':u', up) end
-    if down ~= 0 then redis.call('HINCRBY', p .. ':credits', ck .. ':d', down) end
-    if seed ~= 0 then redis.call('HINCRBY', p .. ':credits', ck .. ':s', seed) end
-    if snatch == '1' then redis.call('HSET', p .. ':credits', ck .. ':c', 1) end
+    if dseed ~= 0 or dleech ~= 0 or snatch == 1 then redis.call('SADD', p .. ':dirty', tid) end
+    if up ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':u', up) end
+    if down ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':d', down) end
+    if seed ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':s', seed) end
+    if snatch == 1 then redis.call('HSET', p .. ':credits', ck .. ':c', 1) end
     log[#log + 1] = tid .. ':' .. field
     log[#log + 1] = new
   end
@@ -82,6 +81,27 @@ if #log > 0 then
 end
 return conflicts
 """
+_CHANGE_HEAD = struct.Struct(">I24sBBBB")  # torrent_id, field, dseed+1, dleech+1, snatch, len
+
+
+def _pack_change(ch: Change) -> bytes:
+    """One change as the batch script reads it: torrent id, hash field, seeder and leecher
+    count deltas, snatch flag, the base and new packed states (length-prefixed), then the
+    credited bytes and seconds as NUL-terminated decimals (exact beyond 2**53)."""
+    dseed, dleech = _seeder_delta(ch.prev, ch.state)
+    base, new, c = pack_state(ch.prev), pack_state(ch.state), ch.credit
+    head = _CHANGE_HEAD.pack(
+        ch.torrent_id, pack_field(ch.key), dseed + 1, dleech + 1, c.snatched, len(base)
+    )
+    return b"%s%s%c%s%d\0%d\0%d\0" % (
+        head,
+        base,
+        len(new),
+        new,
+        c.uploaded,
+        c.downloaded,
+        c.seed_seconds,
+    )
 
 
 def pack_field(key: PeerKey) -> bytes:
@@ -187,24 +207,7 @@ class RedisPeerSync:
     # --- push ---------------------------------------------------------------------------
 
     def _args(self, changes: list[Change]) -> list:
-        args: list = [self.prefix, self.node, len(changes)]
-        for ch in changes:
-            dseed, dleech = _seeder_delta(ch.prev, ch.state)
-            c = ch.credit
-            args += [
-                ch.torrent_id,
-                pack_field(ch.key),
-                pack_state(ch.prev),
-                pack_state(ch.state),
-                dseed,
-                dleech,
-                f"{ch.key[0]}:{ch.torrent_id}",
-                c.uploaded,
-                c.downloaded,
-                c.seed_seconds,
-                "1" if c.snatched else "0",
-            ]
-        return args
+        return [self.prefix, self.node, *map(_pack_change, changes)]
 
     def _resettle(self, ch: Change, stored: PeerState | None) -> Change | None:
         """Settle a conflicting change again against the stored state; ``None`` if nothing

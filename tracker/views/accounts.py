@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from receipts.selectors import member_active_key
+from receipts.site import site_realm
 from reputation.models import Ledger
 from reputation.policy import ratio
 from tracker import tracking
@@ -97,6 +99,8 @@ def _profile(request: HttpRequest, member: Member) -> HttpResponse:
         "show_private": is_self or viewer.is_moderator,
         "show_staff": viewer.is_moderator,
         "stats": member_stats(member),
+        "bls_key": member_active_key(member) if is_self or viewer.is_moderator else None,
+        "realm_id": site_realm().hex(),
         "announce_url": member_announce_url(member) if is_self else "",
         "invitee_count": member.invitees.count(),
     }

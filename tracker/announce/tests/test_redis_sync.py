@@ -122,3 +122,16 @@ def test_credits_are_claimed_once_into_a_batch(nodes):
     assert batch.swarm_counts == {5: (1, 0)}
     queue.done(batch_id)
     assert queue.pending() == []
+
+
+def test_credits_beyond_double_precision_stay_exact_and_snatches_count(nodes):
+    node, clock, queue = nodes
+    a = node()
+    a.store.announce(6, ann(3, b"x", left=10), rules=RULES)
+    clock.now += 10
+    huge = 2**62 + 1  # not representable as a Lua number (double)
+    a.store.announce(6, ann(3, b"x", left=0, uploaded=huge, event="completed"), rules=RULES)
+    a.sync()
+    batch = queue.read(queue.claim())
+    assert batch.credits == {(3, 6): [huge, 0, 0, 1]}
+    assert batch.swarm_counts == {6: (1, 0)}
