@@ -14,7 +14,7 @@ Redis layout (``P`` is the key prefix):
   seconds, snatched flag: what the statistics flush has not taken yet.
 - ``P:dirty`` set: torrent ids whose counts changed since the last flush.
 - ``P:peerlog`` stream: one entry per applied batch (``node`` + the changed peers) for the
-  other processes to replay.
+  other processes to replay; entries older than ``LOG_SECONDS`` are trimmed (``MINID``).
 
 The batch script is a compare-and-set per peer: a change applies only if the stored state is
 still the one this process based it on. A conflict (another process changed the peer in
@@ -44,15 +44,18 @@ _EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
 _STATE = struct.Struct(">QQQdBBB")  # uploaded, downloaded, left, at, event, len4, len6
 _FIELD = struct.Struct(">I")
 MAX_RETRIES = 5
+# History kept in the replication log; a process that falls further behind reloads.
+LOG_SECONDS = 120
 CHUNK = 500  # changes per script call (the log entry's unpack() takes 2 values per change)
 
-# ARGV: prefix, node, then one packed change per argument (see ``_pack_change``); Redis's
-# Lua ``struct`` library decodes it, so redis-py encodes one bytes argument per change.
+# ARGV: prefix, node, log retention (seconds), then one packed change per argument (see
+# ``_pack_change``); Redis's Lua ``struct`` library decodes it, so redis-py encodes one bytes
+# argument per change.
 _BATCH_SCRIPT = """
 local p = ARGV[1]
 local conflicts = {}
 local log = {}
-for r = 3, #ARGV do
+for r = 4, #ARGV do
   local tid, field, dseed, dleech, snatch, base, new, up, down, seed =
     struct.unpack('>I4c24BBBBc0Bc0sss', ARGV[r])
   dseed, dleech = dseed - 1, dleech - 1
@@ -60,7 +63,7 @@ for r = 3, #ARGV do
   local cur = redis.call('HGET', hkey, field)
   if cur == false then cur = '' end
   if cur ~= base then
-    conflicts[#conflicts + 1] = r - 2
+    conflicts[#conflicts + 1] = r - 3
     conflicts[#conflicts + 1] = cur
   else
     local ck = struct.unpack('>I4', field) .. ':' .. tid
@@ -77,9 +80,20 @@ for r = 3, #ARGV do
   end
 end
 if #log > 0 then
-  redis.call('XADD', p .. ':peerlog', 'MAXLEN', '~', 100000, '*', 'node', ARGV[2], unpack(log))
+  -- Keep LOG_SECONDS of history (stream ids are milliseconds): bounded in time, not entries.
+  local now = redis.call('TIME')
+  local oldest = (tonumber(now[1]) - tonumber(ARGV[3])) * 1000
+  redis.call('XADD', p .. ':peerlog', 'MINID', '~', oldest, '*', 'node', ARGV[2], unpack(log))
 end
 return conflicts
+"""
+# The log's position: {last id, entries ever added, entries trimmed} ({'0-0', 0, 0} if none).
+_LOG_POSITION_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', 0, 0} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local f = {}
+for i = 1, #info, 2 do f[info[i]] = info[i + 1] end
+return {f['last-generated-id'], f['entries-added'], f['entries-added'] - f['length']}
 """
 _CHANGE_HEAD = struct.Struct(">I24sBBBB")  # torrent_id, field, dseed+1, dleech+1, snatch, len
 
@@ -184,7 +198,9 @@ class RedisPeerSync:
         self.rules = rules
         self.node = uuid.uuid4().hex
         self._script = client.register_script(_BATCH_SCRIPT)
+        self._position = client.register_script(_LOG_POSITION_SCRIPT)
         self._last_id = b"0-0"  # load() moves it to the log position of its snapshot
+        self._read = 0  # log entries up to _last_id (entries are trimmed oldest first)
         self._lock = threading.Lock()
 
     # --- start-up -----------------------------------------------------------------------
@@ -192,8 +208,7 @@ class RedisPeerSync:
     def load(self) -> int:
         """Fill the store from Redis (every stored peer); returns how many peers were loaded.
         Replication starts from the log position taken before the load, so nothing is missed."""
-        last = self.client.xrevrange(f"{self.prefix}:peerlog", count=1)
-        self._last_id = last[0][0] if last else b"0-0"
+        self._last_id, self._read, _ = self._position(keys=[f"{self.prefix}:peerlog"])
         loaded = 0
         prefix = f"{self.prefix}:peers:".encode()
         for hkey in self.client.scan_iter(match=prefix + b"*", count=1000):
@@ -207,7 +222,7 @@ class RedisPeerSync:
     # --- push ---------------------------------------------------------------------------
 
     def _args(self, changes: list[Change]) -> list:
-        return [self.prefix, self.node, *map(_pack_change, changes)]
+        return [self.prefix, self.node, LOG_SECONDS, *map(_pack_change, changes)]
 
     def _resettle(self, ch: Change, stored: PeerState | None) -> Change | None:
         """Settle a conflicting change again against the stored state; ``None`` if nothing
@@ -258,16 +273,25 @@ class RedisPeerSync:
     # --- pull ---------------------------------------------------------------------------
 
     def pull(self, *, block_ms: int | None = None) -> int:
-        """Replay other processes' batches from the log into the store; returns peers applied."""
-        entries = self.client.xread(
-            {f"{self.prefix}:peerlog": self._last_id}, count=1000, block=block_ms
-        )
+        """Replay other processes' batches from the log into the store; returns peers applied.
+        If entries this process had not read were trimmed (it fell more than ``LOG_SECONDS``
+        behind), it reloads every peer instead."""
+        key = f"{self.prefix}:peerlog"
+        if self._missed_entries(key):
+            log.warning("replication log trimmed past this process's position; reloading")
+            return self.load()
+        entries = self.client.xread({key: self._last_id}, count=1000, block=block_ms)
         applied = 0
         for _stream, items in entries or []:
             for entry_id, fields in items:
                 self._last_id = entry_id
+                self._read += 1
                 applied += self._replay(fields)
         return applied
+
+    def _missed_entries(self, key: str) -> bool:
+        trimmed = self._position(keys=[key])[2]
+        return trimmed > self._read
 
     def _replay(self, fields: dict[bytes, bytes]) -> int:
         # redis-py gives a dict: a peer changed twice in one batch keeps its last state.

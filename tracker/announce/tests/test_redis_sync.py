@@ -135,3 +135,17 @@ def test_credits_beyond_double_precision_stay_exact_and_snatches_count(nodes):
     batch = queue.read(queue.claim())
     assert batch.credits == {(3, 6): [huge, 0, 0, 1]}
     assert batch.swarm_counts == {6: (1, 0)}
+
+
+def test_a_process_that_fell_behind_the_trimmed_log_reloads_every_peer(nodes):
+    node, _clock, _ = nodes
+    a, b = node(), node()
+    b.load()
+    a.store.announce(1, ann(1, b"a"), rules=RULES)
+    a.sync()
+    # Everything b has not read yet is trimmed away, as after LOG_SECONDS without pulling.
+    a.client.xtrim(f"{a.prefix}:peerlog", minid="9999999999999-0", approximate=False)
+    a.store.announce(1, ann(2, b"b"), rules=RULES)
+    a.sync()
+    assert b.pull() == 2  # a full reload, not the one entry left in the log
+    assert b.store.counts([1]) == {1: (0, 2)}
