@@ -474,6 +474,7 @@ class Server:
     proc: subprocess.Popen
     port: int
     log_path: Path
+    flusher: subprocess.Popen | None = None
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the server's output."""
@@ -516,6 +517,8 @@ def _start_time(pid: int) -> str | None:
 def stop_server(server: Server) -> None:
     """SIGTERM the server, wait (bounded), SIGKILL if needed; then SIGKILL any descendant it
     left behind (each by PID, only if it is still the same process)."""
+    if server.flusher is not None:
+        stop_server(Server(f"{server.name}-celery", server.flusher, 0, server.log_path))
     proc = server.proc
     leftovers = [(pid, _start_time(pid)) for pid in process_tree(proc.pid)[1:]]
     if proc.poll() is None:
@@ -561,6 +564,29 @@ def start_opentracker(workdir: Path, info_hashes: list[str]) -> Server:
     )
 
 
+# Redis databases of each target's Celery broker (the peer store and cache use REDIS_URL's).
+_BROKER_DBS = {"django": 7, "trackerd-1w": 8, "trackerd-2w": 9}
+
+
+def target_env(name: str, prefix: str) -> dict[str, str]:
+    """The bench env plus the target's own Celery broker: statistics are flushed to
+    PostgreSQL by a Celery worker with beat, as in production, not by the server."""
+    env = bench_env(prefix)
+    env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{_BROKER_DBS[name]}"
+    return env
+
+
+def start_flusher(server: Server, env: dict[str, str], workdir: Path) -> Server:
+    """Start the target's Celery worker with beat (one process, solo pool) beside it."""
+    cmd = [sys.executable, "-m", "celery", "-A", "pbts_site", "worker", "-B", "--pool=solo"]
+    cmd += ["--loglevel=WARNING", f"--schedule={workdir / f'beat-{server.name}'}"]
+    with open(workdir / f"{server.name}-celery.log", "wb") as log:
+        server.flusher = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return server
+
+
 def start_gunicorn(workdir: Path, prefix: str) -> Server:
     """The Django view under gunicorn: 2 workers x 4 threads (gthread), bench env."""
     port = free_port()
@@ -573,7 +599,9 @@ def start_gunicorn(workdir: Path, prefix: str) -> Server:
         "--worker-class=gthread",
         "--log-level=warning",
     ]
-    return start_server("django", cmd, port=port, env=bench_env(prefix), workdir=workdir)
+    env = target_env("django", prefix)
+    server = start_server("django", cmd, port=port, env=env, workdir=workdir)
+    return start_flusher(server, env, workdir)
 
 
 def trackerd_available() -> bool:
@@ -587,7 +615,9 @@ def start_trackerd(workdir: Path, prefix: str, workers: int) -> Server:
     cmd = [sys.executable, "manage.py", "trackerd", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers)]
     name = f"trackerd-{workers}w"
-    return start_server(name, cmd, port=port, env=bench_env(prefix), workdir=workdir)
+    env = target_env(name, prefix)
+    server = start_server(name, cmd, port=port, env=env, workdir=workdir)
+    return start_flusher(server, env, workdir)
 
 
 def build_targets(cfg: Config, data: BenchData) -> list[Target]:
@@ -872,11 +902,12 @@ class Bench:
         paths = self.paths_file(target, mode, self.cfg.duration)
         time.sleep(self.cfg.settle)
         pid = target.server.proc.pid
-        cpu0, svc0 = tree_cpu_seconds(pid), services_cpu_seconds(self.service_pids)
+        roots = self.service_pids + ([target.server.flusher.pid] if target.server.flusher else [])
+        cpu0, svc0 = tree_cpu_seconds(pid), services_cpu_seconds(roots)
         wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk = run_wrk(target.server.port, self.script, paths, mode, self.cfg.duration)
         wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu1, svc1 = tree_cpu_seconds(pid), services_cpu_seconds(self.service_pids)
+        cpu1, svc1 = tree_cpu_seconds(pid), services_cpu_seconds(roots)
         sample.add(self.sample(target))
         key = (target.name, mode)
         self.rates[key] = max(self.rates.get(key, 0.0), wrk.rate)
@@ -1121,7 +1152,7 @@ def print_run(r: RunResult) -> None:
     print(
         f"  round {r.round} {r.target:12} {r.mode:10} {w.rate:9,.0f}/s  p50 {w.p50_ms:7.2f} ms"
         f"  p99 {w.p99_ms:7.2f} ms  server CPU {r.server_cpu:5.1f} s"
-        f"  redis+pg {r.services_cpu:4.1f} s  wrk {r.wrk_cpu:4.1f} s"
+        f"  redis+pg+celery {r.services_cpu:4.1f} s  wrk {r.wrk_cpu:4.1f} s"
         f"  errors {w.other_errors + w.non_2xx}  closed {w.read_errors}  wraps {w.wraps}"
         f"  refused {sum(r.sample.refusals.values())}/{r.sample.sent}",
         flush=True,
@@ -1144,7 +1175,7 @@ TABLE_HEAD = (
     "p99 ms",
     "server CPU s",
     "CPU us/announce",
-    "redis+pg CPU s",
+    "redis+pg+celery CPU s",
     "refused (sampled)",
     "wrk errors",
     "closed by server",
@@ -1332,13 +1363,17 @@ def write_doc(cfg: Config, load: LoadResult, mem: MemoryResult, elapsed: float) 
         "torrent) pair repeats, so tracker rules stay at their defaults (min interval 900 s, "
         "3 peers per member per torrent) without refusals.",
         "- The Django view: gunicorn, 2 workers x 4 threads (gthread), DEBUG off, Redis-shared "
-        "peer store and in-process flush as configured by default; auth cache warmed and kept "
-        "for an hour (`PBTS_AUTH_CACHE_SECONDS=3600`).",
+        "peer store; auth cache warmed and kept for an hour (`PBTS_AUTH_CACHE_SECONDS=3600`).",
+        "- As in production, each PBTS target has its own Celery worker with beat (its own "
+        "broker, Redis db 7-9) that flushes the statistics to PostgreSQL every "
+        "`PBTS_FLUSH_SECONDS`; the servers only accumulate them in Redis. trackerd preloads "
+        "every passkey and torrent at start.",
         "- *refused (sampled)*: fresh announces sent one by one before and after each run with "
         "http.client and decoded with fastbencode; failures and malformed replies counted.",
         "- *server CPU*: utime+stime of the server process tree during the runs (/proc); "
-        "*redis+pg CPU*: the same for the machine's Redis and PostgreSQL (what the server asks "
-        "of them, plus anything else running). *vs opentracker*: ratio of announces/s in the "
+        "*redis+pg+celery CPU*: the same for the machine's Redis and PostgreSQL (what the "
+        "server asks of them, plus anything else running) and the target's Celery worker. "
+        "*vs opentracker*: ratio of announces/s in the "
         "same mode.",
         "",
         "## Throughput",

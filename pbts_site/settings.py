@@ -203,9 +203,9 @@ PBTS_SYNC_SECONDS = env.float("PBTS_SYNC_SECONDS", default=0.5)
 PBTS_TRUSTED_PROXIES = env.list("PBTS_TRUSTED_PROXIES", default=[])
 # Ports refused in announces (other P2P networks); empty value: the built-in list.
 PBTS_BLACKLISTED_PORTS = env.list("PBTS_BLACKLISTED_PORTS", cast=int, default=[])
-# Run the statistics flush in a thread of the web process (the embedded default; off when a
-# Celery beat does it).
-PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=True)
+# Run the statistics flush in a thread of the web process (the embedded default, where Celery
+# runs inline); with a broker, Celery beat does it.
+PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=not CELERY_BROKER_URL)
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "tracker.flush_stats": {"task": "tracker.flush_stats", "schedule": PBTS_FLUSH_SECONDS},
