@@ -73,7 +73,8 @@ for r = 4, #ARGV do
     if dseed ~= 0 or dleech ~= 0 or snatch == 1 then redis.call('SADD', p .. ':dirty', tid) end
     if up ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':u', up) end
     if down ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':d', down) end
-    if seed ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':s', seed) end
+    -- even 0 for a peer in the swarm: the flush records that the member was seen there
+    if seed ~= '0' or new ~= '' then redis.call('HINCRBY', p .. ':credits', ck .. ':s', seed) end
     if snatch == 1 then redis.call('HSET', p .. ':credits', ck .. ':c', 1) end
     log[#log + 1] = tid .. ':' .. field
     log[#log + 1] = new

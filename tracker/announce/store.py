@@ -118,7 +118,8 @@ class MemoryPeerStore:
                         now,
                     )
                 )
-            elif outcome.credit:
+            elif outcome.credit or outcome.state is not None:
+                # Even an empty credit: the flush records that the member is in this swarm.
                 self._add_credit((ann.member_id, torrent_id), outcome.credit)
             if outcome.counts_changed:
                 self._dirty.add(torrent_id)

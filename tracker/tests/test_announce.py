@@ -298,3 +298,21 @@ def test_celery_flush_task_credits_and_skips_while_another_run_holds_the_lock(cl
     cache.delete(FLUSH_LOCK)
     flush_stats.delay()
     assert Ledger.objects.get(member=seeder).uploaded == 64
+
+
+@pytest.mark.parametrize("redis_url", [None, ""], ids=["redis", "in-process"])
+def test_a_first_announce_records_the_member_in_the_swarm_but_a_refused_one_does_not(
+    client, swarm, monkeypatch, redis_url
+):
+    torrent, seeder, _ = swarm
+    if redis_url is not None:
+        monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url=redis_url))
+    announce(client, seeder, torrent, left=0)  # no credit yet: a baseline
+    blocked = MemberFactory()
+    type(blocked).objects.filter(pk=blocked.pk).update(can_download=False)
+    reply = announce(client, blocked, torrent, left=10, peer=b"-TR4060-blocked")
+    assert b"Downloading disabled" in reply[b"failure reason"]
+    tracking.flush_now()
+    seen = TorrentHistory.objects.get(member=seeder, torrent=torrent)
+    assert (seen.uploaded, seen.downloaded, seen.seed_seconds) == (0, 0, 0)
+    assert not TorrentHistory.objects.filter(member=blocked).exists()
