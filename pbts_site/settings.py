@@ -206,9 +206,46 @@ PBTS_BLACKLISTED_PORTS = env.list("PBTS_BLACKLISTED_PORTS", cast=int, default=[]
 # Run the statistics flush in a thread of the web process (the embedded default, where Celery
 # runs inline); with a broker, Celery beat does it.
 PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=not CELERY_BROKER_URL)
+# Receipts (docs/receipts.md). BLS backend: "blst" (pyblst, fast) or "py_ecc" (reference).
+PBTS_BLS_BACKEND = env.str("PBTS_BLS_BACKEND", default="blst")
+# This site's realm id (64 hex); empty: derived from PBTS_SITE_NAME and PBTS_BASE_URL.
+PBTS_REALM_ID = env.str("PBTS_REALM_ID", default="")
+# Receipts older than this (seconds) are refused; and more than this many time buckets ahead.
+PBTS_RECEIPT_WINDOW_SECONDS = env.int("PBTS_RECEIPT_WINDOW_SECONDS", default=7 * 86400)
+PBTS_RECEIPT_FUTURE_BUCKETS = env.int("PBTS_RECEIPT_FUTURE_BUCKETS", default=1)
+# How far (seconds) a receipt's time may lie outside the downloader's seen-in-swarm span.
+PBTS_RECEIPT_PRESENCE_SLACK_SECONDS = env.int(
+    "PBTS_RECEIPT_PRESENCE_SLACK_SECONDS", default=PBTS_PEER_TIMEOUT
+)
+PBTS_REPORT_MAX_RECEIPTS = env.int("PBTS_REPORT_MAX_RECEIPTS", default=4096)
+# Receipts (messages) one verification run claims at most, and the beat period (seconds).
+PBTS_VERIFY_BATCH_SIZE = env.int("PBTS_VERIFY_BATCH_SIZE", default=1024)
+PBTS_VERIFY_SECONDS = env.float("PBTS_VERIFY_SECONDS", default=5.0)
+# /keygen makes a key pair on the server: a demo for development only, never in production.
+PBTS_DEV_KEYGEN = env.bool("PBTS_DEV_KEYGEN", default=False)
+# Admin flags a member whose announced upload exceeds FACTOR x verified upload + BYTES.
+PBTS_UPLOAD_GAP_FACTOR = env.float("PBTS_UPLOAD_GAP_FACTOR", default=2.0)
+PBTS_UPLOAD_GAP_BYTES = env.int("PBTS_UPLOAD_GAP_BYTES", default=1024**3)
+# Chain (docs/chain.md). RPC endpoint and the site account's private key: environment only,
+# never logged or shown; unset, chain features say "not configured". Contract addresses live in
+# the database (chain.ChainConfig).
+PBTS_CHAIN_RPC_URL = env.str("PBTS_CHAIN_RPC_URL", default="")
+PBTS_CHAIN_PRIVATE_KEY = env.str("PBTS_CHAIN_PRIVATE_KEY", default="")
+# Expected chain id (0: accept the endpoint's at deployment, then pinned in the database).
+PBTS_CHAIN_ID = env.int("PBTS_CHAIN_ID", default=0)
+# Seconds between pushes of changed members; members per transaction (at most 100).
+PBTS_CHAIN_PUSH_SECONDS = env.float("PBTS_CHAIN_PUSH_SECONDS", default=30.0)
+PBTS_CHAIN_BATCH_SIZE = env.int("PBTS_CHAIN_BATCH_SIZE", default=100)
+# Seconds to wait for a receipt before leaving a transaction to the next run's reconciliation.
+PBTS_CHAIN_RECEIPT_TIMEOUT = env.float("PBTS_CHAIN_RECEIPT_TIMEOUT", default=120.0)
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "tracker.flush_stats": {"task": "tracker.flush_stats", "schedule": PBTS_FLUSH_SECONDS},
+    "receipts.verify_receipts": {
+        "task": "receipts.verify_receipts",
+        "schedule": PBTS_VERIFY_SECONDS,
+    },
+    "chain.push_members": {"task": "chain.push_members", "schedule": PBTS_CHAIN_PUSH_SECONDS},
 }
 # The per-process background thread that shares peers and flushes (tests drive it by hand).
 PBTS_TRACKER_THREAD = env.bool("PBTS_TRACKER_THREAD", default=True)

@@ -1,9 +1,14 @@
-"""Root URL configuration: pages, the JSON API, the OpenAPI schema, admin and health."""
+"""Root URL configuration: pages, the JSON API, the OpenAPI schema, admin and health.
+
+The original PBTS receipt paths (``/register``, ``/report``, ``/report/<id>``, ``/attest``,
+``/keygen``) are served by the receipts API views, authenticated by API token.
+"""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from receipts.api import views as receipts_views
 from tracker import announce_views
 from tracker.health import health
 
@@ -13,9 +18,21 @@ urlpatterns = [
     path("announce", announce_views.announce, name="announce-query"),
     path("scrape/<str:passkey>", announce_views.scrape, name="scrape"),
     path("scrape", announce_views.scrape, name="scrape-query"),
+    path("register", receipts_views.RegisterView.as_view(), name="receipts-register"),
+    path("report", receipts_views.ReportCreateView.as_view(), name="receipts-report"),
+    path(
+        "report/<int:pk>",
+        receipts_views.ReportDetailView.as_view(),
+        name="receipts-report-detail",
+    ),
+    path("attest", receipts_views.AttestView.as_view(), name="receipts-attest"),
+    path("keygen", receipts_views.KeygenView.as_view(), name="receipts-keygen"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("tracker.api.urls")),
+    path("api/v1/", include("receipts.api.urls")),
+    path("api/v1/", include("chain.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("chain.urls")),
     path("", include("tracker.urls")),
 ]

@@ -6,3 +6,7 @@ class ReceiptsConfig(AppConfig):
 
     name = "receipts"
     verbose_name = "Receipts"
+
+    def ready(self) -> None:
+        """Register the system checks of the receipt settings."""
+        from receipts import checks  # noqa: F401

@@ -1,7 +1,9 @@
 """Admin for the reputation app: the ledger, read-only.
 
 Ledger figures are written by the statistics flush and receipt verification, never by hand, so
-nobody (superusers included) may add, change or delete a ledger here; staff may look.
+nobody (superusers included) may add, change or delete a ledger here; staff may look. Announced
+upload is shown beside receipt-verified upload, and a filter flags large gaps: a client that
+reports far more upload than other members' receipts back is probably lying.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
@@ -47,6 +49,34 @@ class RatioFilter(admin.SimpleListFilter):
         return None
 
 
+def upload_gap() -> Q:
+    """Ledgers whose announced upload exceeds ``PBTS_UPLOAD_GAP_FACTOR`` x verified upload +
+    ``PBTS_UPLOAD_GAP_BYTES`` (bytes): the one place this flag is defined."""
+    return Q(
+        uploaded__gt=F("verified_uploaded") * settings.PBTS_UPLOAD_GAP_FACTOR
+        + settings.PBTS_UPLOAD_GAP_BYTES
+    )
+
+
+class UploadGapFilter(admin.SimpleListFilter):
+    """Announced upload far above receipt-verified upload (see :func:`upload_gap`)."""
+
+    title = "announced vs verified upload"
+    parameter_name = "upload_gap"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        """Flagged, or not."""
+        return [("gap", "Large gap (suspect)"), ("ok", "Backed by receipts")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        """Apply :func:`upload_gap`."""
+        if self.value() == "gap":
+            return queryset.filter(upload_gap())
+        if self.value() == "ok":
+            return queryset.exclude(upload_gap())
+        return None
+
+
 @admin.register(Ledger)
 class LedgerAdmin(admin.ModelAdmin):
     """Per-member announced and verified figures; read-only."""
@@ -58,10 +88,11 @@ class LedgerAdmin(admin.ModelAdmin):
         "ratio_display",
         "verified_uploaded_display",
         "verified_downloaded_display",
+        "upload_gap_flag",
         "seeding_hours",
         "updated_at",
     )
-    list_filter = (RatioFilter, "member__is_ratio_exempt")
+    list_filter = (RatioFilter, UploadGapFilter, "member__is_ratio_exempt")
     search_fields = ("member__username",)
     list_select_related = ("member",)
     raw_id_fields = ("member",)
@@ -74,9 +105,16 @@ class LedgerAdmin(admin.ModelAdmin):
         "seeding_seconds",
         "verified_uploaded",
         "verified_downloaded",
+        "upload_gap_flag",
+        "chain_dirty_at",
         "updated_at",
     )
     readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Ledger]:
+        """Ledgers with the upload-gap flag computed by the database (:func:`upload_gap`)."""
+        flag = ExpressionWrapper(upload_gap(), output_field=BooleanField())
+        return super().get_queryset(request).annotate(has_upload_gap=flag)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         """Staff see the app."""
@@ -123,6 +161,11 @@ class LedgerAdmin(admin.ModelAdmin):
     def verified_downloaded_display(self, obj: Ledger) -> str:
         """Receipt-backed download."""
         return filesizeformat(obj.verified_downloaded)
+
+    @admin.display(boolean=True, description="upload gap")
+    def upload_gap_flag(self, obj: Ledger) -> bool:
+        """Announced upload far above verified upload (see :func:`upload_gap`)."""
+        return obj.has_upload_gap
 
     @admin.display(description="seeding (h)", ordering="seeding_seconds")
     def seeding_hours(self, obj: Ledger) -> str:

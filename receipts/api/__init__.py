@@ -1,0 +1,1 @@
+"""JSON API of the receipts app: keys, reports, attest, keygen."""
