@@ -77,7 +77,7 @@ class BlstCurve:
         return final_verify(product, BlstFP12Element())
 
 
-class BlstBackend:
+class BlstBackend(core.CurveBackend):
     """:class:`receipts.bls.Backend` on blst: ~2.5 ms per Verify, batches of receipts grouped by
     signer ~0.5 ms per signature (see docs/receipts.md, "Speed")."""
 
@@ -85,18 +85,6 @@ class BlstBackend:
 
     def __init__(self) -> None:
         self.curve = BlstCurve()
-
-    @core.never_raises
-    def key_validate(self, pk: bytes) -> bool:
-        """KeyValidate (draft-irtf-cfrg-bls-signature-05 section 2.5) of a 48-byte key."""
-        data = core.as_bytes(pk, core.PUBLIC_KEY_LENGTH)
-        return data is not None and _decode_pk(data) is not None
-
-    @core.never_raises
-    def signature_validate(self, sig: bytes) -> bool:
-        """signature_to_point succeeds and the point is in G2 (the identity included)."""
-        data = core.as_bytes(sig, core.SIGNATURE_LENGTH)
-        return data is not None and _decode_sig(data) is not None
 
     @core.never_raises
     def pop_verify(self, pk: bytes, pop: bytes) -> bool:
@@ -112,11 +100,6 @@ class BlstBackend:
     def aggregate_verify(self, pks: Sequence[bytes], msgs: Sequence[bytes], sig: bytes) -> bool:
         """AggregateVerify (section 2.9) with distinct messages, len(pks) == len(msgs) >= 1."""
         return core.core_aggregate_verify(self.curve, pks, msgs, sig)
-
-    @core.never_raises
-    def batch_verify(self, items: Sequence[core.SignedItem]) -> bool:
-        """True when every item verifies: :func:`receipts.bls.core.batch_verify`."""
-        return core.batch_verify(self.curve, items)
 
     def hash_to_g2(self, msg: bytes, dst: bytes) -> bytes:
         """RFC 9380 hash_to_curve to G2 (suite BLS12381G2_XMD:SHA-256_SSWU_RO_), compressed.

@@ -270,3 +270,27 @@ def _collect_batch(
             hashes.append(curve.hash_to_g2(msg_b, DST_SIGNATURE))
             scalars.append(scalar)
     return sig_points, sig_scalars, groups
+
+
+class CurveBackend:
+    """What both backends do the same way over their ``curve``: KeyValidate, signature
+    validation and randomized batch verification."""
+
+    curve: Curve[Any, Any]
+
+    @never_raises
+    def key_validate(self, pk: bytes) -> bool:
+        """KeyValidate (draft-irtf-cfrg-bls-signature-05 section 2.5) of a 48-byte key."""
+        data = as_bytes(pk, PUBLIC_KEY_LENGTH)
+        return data is not None and self.curve.decode_pk(data) is not None
+
+    @never_raises
+    def signature_validate(self, sig: bytes) -> bool:
+        """signature_to_point succeeds and the point is in G2 (the identity included)."""
+        data = as_bytes(sig, SIGNATURE_LENGTH)
+        return data is not None and self.curve.decode_sig(data) is not None
+
+    @never_raises
+    def batch_verify(self, items: Sequence[SignedItem]) -> bool:
+        """True when every item verifies: :func:`batch_verify`."""
+        return batch_verify(self.curve, items)

@@ -92,25 +92,13 @@ class PyEccCurve:
         return final_exponentiate(product) == FQ12.one()
 
 
-class PyEccBackend:
+class PyEccBackend(core.CurveBackend):
     """:class:`receipts.bls.Backend` on py_ecc: the reference, and the fallback without blst."""
 
     name = "py_ecc"
 
     def __init__(self) -> None:
         self.curve = PyEccCurve()
-
-    @core.never_raises
-    def key_validate(self, pk: bytes) -> bool:
-        """KeyValidate (draft-irtf-cfrg-bls-signature-05 section 2.5) of a 48-byte key."""
-        data = core.as_bytes(pk, core.PUBLIC_KEY_LENGTH)
-        return data is not None and _decode_pk(data) is not None
-
-    @core.never_raises
-    def signature_validate(self, sig: bytes) -> bool:
-        """signature_to_point succeeds and the point is in G2 (the identity included)."""
-        data = core.as_bytes(sig, core.SIGNATURE_LENGTH)
-        return data is not None and _decode_sig(data) is not None
 
     @core.never_raises
     def pop_verify(self, pk: bytes, pop: bytes) -> bool:
@@ -136,11 +124,6 @@ class PyEccBackend:
         if pairs is None or sig_b is None or not all(map(self.key_validate, pairs[0])):
             return False
         return G2ProofOfPossession.AggregateVerify(pairs[0], pairs[1], sig_b)
-
-    @core.never_raises
-    def batch_verify(self, items: Sequence[core.SignedItem]) -> bool:
-        """True when every item verifies: :func:`receipts.bls.core.batch_verify`."""
-        return core.batch_verify(self.curve, items)
 
     def hash_to_g2(self, msg: bytes, dst: bytes) -> bytes:
         """RFC 9380 hash_to_curve to G2 (suite BLS12381G2_XMD:SHA-256_SSWU_RO_), compressed."""
