@@ -55,6 +55,8 @@ _BATCH_SCRIPT = """
 local p = ARGV[1]
 local conflicts = {}
 local log = {}
+local counts = {}  -- seeder/leecher deltas and dirty torrents, applied once per batch
+local dirty = {}
 for r = 4, #ARGV do
   local tid, field, dseed, dleech, snatch, base, new, up, down, seed =
     struct.unpack('>I4c24BBBBc0Bc0sss', ARGV[r])
@@ -68,9 +70,9 @@ for r = 4, #ARGV do
   else
     local ck = struct.unpack('>I4', field) .. ':' .. tid
     if new == '' then redis.call('HDEL', hkey, field) else redis.call('HSET', hkey, field, new) end
-    if dseed ~= 0 then redis.call('HINCRBY', p .. ':counts', tid .. ':s', dseed) end
-    if dleech ~= 0 then redis.call('HINCRBY', p .. ':counts', tid .. ':l', dleech) end
-    if dseed ~= 0 or dleech ~= 0 or snatch == 1 then redis.call('SADD', p .. ':dirty', tid) end
+    if dseed ~= 0 then counts[tid .. ':s'] = (counts[tid .. ':s'] or 0) + dseed end
+    if dleech ~= 0 then counts[tid .. ':l'] = (counts[tid .. ':l'] or 0) + dleech end
+    if dseed ~= 0 or dleech ~= 0 or snatch == 1 then dirty[tid] = true end
     if up ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':u', up) end
     if down ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':d', down) end
     -- even 0 for a peer in the swarm: the flush records that the member was seen there
@@ -80,6 +82,12 @@ for r = 4, #ARGV do
     log[#log + 1] = new
   end
 end
+for name, delta in pairs(counts) do
+  if delta ~= 0 then redis.call('HINCRBY', p .. ':counts', name, delta) end
+end
+local tids = {}
+for tid in pairs(dirty) do tids[#tids + 1] = tid end
+if #tids > 0 then redis.call('SADD', p .. ':dirty', unpack(tids)) end
 if #log > 0 then
   -- Keep LOG_SECONDS of history (stream ids are milliseconds): bounded in time, not entries.
   local now = redis.call('TIME')
