@@ -8,6 +8,7 @@ PORT ?= 8000
 TEST_DEBS := mktorrent aria2 python3-libtorrent
 
 .PHONY: run test lint format install test-deps migrate seed worker beat trackerd bench check-deploy clean
+.PHONY: test-npm contracts check-contracts chain bench-chain
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +27,11 @@ seed: migrate
 	$(BIN)/python manage.py seed
 	$(BIN)/python manage.py ensure_owner
 
-# Embedded default: SQLite, in-process cache and peer store, Celery tasks inline.
+# Embedded default: SQLite, in-process cache and peer store, Celery tasks inline. runserver
+# serves no UDP, so downloaded .torrent files list no udp:// URL (PBTS_UDP_PORT=0).
 run: export DEBUG ?= true
 run: export PBTS_BASE_URL ?= http://127.0.0.1:$(PORT)
+run: export PBTS_UDP_PORT ?= 0
 run: seed
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	exec $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
@@ -36,8 +39,37 @@ run: seed
 test-deps:
 	bash scripts/apt-install.sh $(TEST_DEBS)
 
-test: install test-deps
+# npm packages pinned in package-lock.json: solc (solc-js) and anvil (docs/chain.md).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test-npm: node_modules/.package-lock.json
+
+test: install test-deps test-npm
 	$(BIN)/pytest
+
+# Recompile contracts/*.sol into contracts/artifacts/ (commit the result).
+contracts: test-npm
+	node contracts/compile.js
+
+# CI: fail if a committed artifact differs from a fresh compile.
+check-contracts: test-npm
+	node contracts/compile.js --check
+
+# A local chain (anvil, state kept in .local/chain/) with this site's contracts deployed;
+# `make run`/`worker`/`beat` in another terminal then use it. Ctrl-C stops it.
+CHAIN_PORT ?= 8545
+chain: migrate test-npm
+	$(BIN)/python manage.py chain_devnet --port $(CHAIN_PORT)
+
+# Written by `make chain`: DEV_CHAIN_RPC_URL and anvil's public dev key (never a real chain).
+-include .local/chain/chain.env
+run worker beat: export PBTS_CHAIN_RPC_URL ?= $(DEV_CHAIN_RPC_URL)
+run worker beat: export PBTS_CHAIN_PRIVATE_KEY ?= $(DEV_CHAIN_PRIVATE_KEY)
+
+bench-chain: install test-npm
+	$(BIN)/python bench/chain_gas.py --json bench/results/chain_gas.json
 
 lint: install
 	$(BIN)/ruff check .

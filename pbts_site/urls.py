@@ -30,7 +30,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("tracker.api.urls")),
     path("api/v1/", include("receipts.api.urls")),
+    path("api/v1/", include("chain.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("chain.urls")),
     path("", include("tracker.urls")),
 ]

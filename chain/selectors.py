@@ -1,0 +1,202 @@
+"""Chain reads for pages, the API, admin and the commands. Nothing here writes; RPC reads are
+short (one attempt, a few seconds) and cached briefly, and a failure reads as "unavailable",
+never as an error page. Secrets never appear: the RPC URL is shown without credentials,
+path or query, and the private key only as its public address."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from eth_account import Account
+
+from chain.client import ChainClient, ChainError
+from chain.models import OPEN_TX, ChainConfig, ChainMember, Migration, PushBatch, TxStatus
+from chain.services.transactions import chain_is_configured
+from reputation.models import Ledger
+from tracker.models import Member
+
+NOT_CONFIGURED = "not configured"
+RPC_CACHE_SECONDS = 15
+
+
+def masked_rpc_url(url: str) -> str:
+    """``scheme://host:port`` of ``url``, with any user, password, path or query (where
+    providers put API tokens) replaced by ``…``; "not configured" when empty."""
+    if not url:
+        return NOT_CONFIGURED
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    hidden = "…" if (parts.username or parts.password) else ""
+    tail = "/…" if (parts.path.strip("/") or parts.query) else ""
+    return f"{parts.scheme}://{hidden + '@' if hidden else ''}{host}{tail}"
+
+
+def account_address() -> str:
+    """The site account's public address, or "" when no valid key is set."""
+    try:
+        return str(Account.from_key(settings.PBTS_CHAIN_PRIVATE_KEY).address)
+    except Exception:
+        return ""
+
+
+def _read_client() -> ChainClient:
+    return ChainClient(
+        settings.PBTS_CHAIN_RPC_URL,
+        settings.PBTS_CHAIN_PRIVATE_KEY,
+        request_timeout=3.0,
+        retries=1,
+    )
+
+
+def chain_overview(*, live: bool = False, staff: bool = False) -> dict[str, Any]:
+    """This site's chain set-up and health.
+
+    Args:
+        live: also ask the endpoint for its chain id and the account's balance (wei).
+        staff: include the RPC URL (masked) and the status detail.
+    """
+    config = ChainConfig.objects.filter(pk=1).first() or ChainConfig(pk=1)
+    configured = chain_is_configured()
+    last = PushBatch.objects.filter(tx_status=TxStatus.CONFIRMED).order_by("-finished_at").first()
+    data: dict[str, Any] = {
+        "configured": configured,
+        "status": config.status if configured else NOT_CONFIGURED,
+        "checked_at": config.checked_at.isoformat() if config.checked_at else None,
+        "chain_id": config.chain_id,
+        "account": account_address() or NOT_CONFIGURED,
+        "factory": config.factory_address or None,
+        "reputation": config.reputation_address or None,
+        "referrer": config.referrer_address or None,
+        "open_transactions": PushBatch.objects.filter(tx_status__in=OPEN_TX).count()
+        + Migration.objects.filter(tx_status__in=OPEN_TX).count(),
+        "members_waiting": Ledger.objects.filter(chain_dirty_at__isnull=False).count(),
+        "last_push": (
+            {
+                "tx_hash": last.tx_hash_hex,
+                "block": last.block_number,
+                "members": last.size,
+                "gas_used": last.gas_used,
+                "at": last.finished_at.isoformat() if last.finished_at else None,
+            }
+            if last
+            else None
+        ),
+    }
+    if staff:
+        data["rpc_url"] = masked_rpc_url(settings.PBTS_CHAIN_RPC_URL)
+        data["status_detail"] = config.status_detail if configured else ""
+    if live and configured:
+        data["rpc"] = _live(config)
+    return data
+
+
+def _live(config: ChainConfig) -> dict[str, Any]:
+    try:
+        client = _read_client()
+        chain_id = client.chain_id()
+        return {
+            "reachable": True,
+            "chain_id": chain_id,
+            "chain_id_matches": config.chain_id in (None, chain_id),
+            "balance_wei": client.balance(),
+        }
+    except ChainError as exc:
+        return {"reachable": False, "error": exc.message}
+
+
+def on_chain_record(record: bytes) -> dict[str, Any] | None:
+    """The contract's view of ``record`` (``userInfo``), cached for a few seconds; None when
+    no chain or contract is set; ``{"error": ...}`` when the endpoint cannot be read."""
+    config = ChainConfig.objects.filter(pk=1).first()
+    if not chain_is_configured() or config is None or not config.reputation_address:
+        return None
+    key = f"chain:record:{config.reputation_address}:{record.hex()}"
+    found = cache.get(key)
+    if found is not None:
+        return found
+    try:
+        client = _read_client()
+        contract = client.contract("Reputation", config.reputation_address)
+        exists, up, down, _created_at, migrated_from = client.call(
+            contract.functions.userInfo(record)
+        )
+    except ChainError as exc:
+        return {"error": f"unavailable ({exc.status})"}
+    found = {
+        "exists": bool(exists),
+        "uploaded": int(up),
+        "downloaded": int(down),
+        "migrated_from": migrated_from if int(migrated_from, 16) else None,
+    }
+    cache.set(key, found, RPC_CACHE_SECONDS)
+    return found
+
+
+def member_chain_view(member: Member, *, live: bool = True, private: bool = False) -> dict:
+    """A member's reputation as this site publishes it: the site's verified totals (bytes),
+    what was imported from a predecessor, what the contract holds, and (``private``: the member
+    or staff) whether a push is waiting or blocked and their latest migration."""
+    ledger = Ledger.objects.filter(member=member).first()
+    record = ChainMember.objects.filter(member=member).first()
+    data: dict[str, Any] = {
+        "username": member.username,
+        "record_id": f"0x{bytes(record.record_id).hex()}" if record else None,
+        "verified_uploaded": ledger.verified_uploaded if ledger else 0,
+        "verified_downloaded": ledger.verified_downloaded if ledger else 0,
+        "imported": (
+            {
+                "uploaded": record.imported_uploaded,
+                "downloaded": record.imported_downloaded,
+                "from": record.imported_from,
+                "at": record.imported_at.isoformat() if record.imported_at else None,
+            }
+            if record and record.imported_at
+            else None
+        ),
+        "published": (
+            {
+                "uploaded": record.pushed_uploaded,
+                "downloaded": record.pushed_downloaded,
+                "at": record.pushed_at.isoformat() if record.pushed_at else None,
+            }
+            if record and record.pushed_at
+            else None
+        ),
+    }
+    if live:
+        data["on_chain"] = on_chain_record(bytes(record.record_id)) if record else None
+    if private:
+        data["waiting_for_push"] = bool(ledger and ledger.chain_dirty_at)
+        data["blocked"] = bool(record and record.is_blocked)
+        latest = member.chain_migrations.order_by("-created_at").first()
+        data["migration"] = migration_view(latest) if latest else None
+    return data
+
+
+def migration_view(migration: Migration) -> dict[str, Any]:
+    """A migration request as JSON: its state and, while it waits for a signature, the
+    message to sign (hex)."""
+    from chain.services.migration import migration_message_for
+
+    data: dict[str, Any] = {
+        "id": migration.pk,
+        "status": migration.status,
+        "record_id": f"0x{bytes(migration.record_id).hex()}",
+        "contract": migration.contract_address,
+        "chain_id": migration.chain_id,
+        "expires_at": migration.expires_at.isoformat(),
+        "tx_hash": migration.tx_hash_hex or None,
+        "block": migration.block_number,
+        "error": migration.error or None,
+        "source": migration.source_address or None,
+        "imported_uploaded": migration.imported_uploaded,
+        "imported_downloaded": migration.imported_downloaded,
+    }
+    if migration.status == "challenged":
+        data["message"] = migration_message_for(migration).hex()
+    return data
