@@ -47,6 +47,19 @@ def _send_and_wait(
     return receipt
 
 
+def _config_record(
+    config: ChainConfig, *, actor: Member | None, action: str, audited: dict, **extra: str
+) -> None:
+    """Write ``audited`` (field -> new value) and ``extra`` fields to the site's
+    ``ChainConfig`` in one transaction, with an audit row of the audited fields' old and new
+    values; ``config`` is refreshed."""
+    with transaction.atomic():
+        old = {name: getattr(config, name) for name in audited}
+        ChainConfig.objects.filter(pk=1).update(**audited, **extra)
+        config.refresh_from_db()
+        audit_record(actor=actor, action=action, target=config, old=old, new=audited)
+
+
 def factory_deploy(*, actor: Member | None = None, replace: bool = False) -> str:
     """Deploy a ReputationFactory from the site's account; returns its address.
 
@@ -64,19 +77,13 @@ def factory_deploy(*, actor: Member | None = None, replace: bool = False) -> str
             client, config, token, to=None, data=client.deploy_data("ReputationFactory")
         )
         address = str(Web3.to_checksum_address(receipt.contract_address))
-        with transaction.atomic():
-            old = {"factory_address": config.factory_address, "chain_id": config.chain_id}
-            ChainConfig.objects.filter(pk=1).update(
-                factory_address=address, chain_id=chain_id, owner_address=client.address
-            )
-            config.refresh_from_db()
-            audit_record(
-                actor=actor,
-                action="chain_factory_deploy",
-                target=config,
-                old=old,
-                new={"factory_address": address, "chain_id": chain_id},
-            )
+        _config_record(
+            config,
+            actor=actor,
+            action="chain_factory_deploy",
+            audited={"factory_address": address, "chain_id": chain_id},
+            owner_address=client.address,
+        )
         return address
 
     return chain_work(work, need_contract=False)
@@ -100,17 +107,12 @@ def factory_adopt(*, address: str, actor: Member | None = None) -> str:
                 "No PBTS ReputationFactory at this address on this chain.", field="factory"
             )
         chain_id = client.chain_id()
-        with transaction.atomic():
-            old = {"factory_address": config.factory_address, "chain_id": config.chain_id}
-            ChainConfig.objects.filter(pk=1).update(factory_address=address, chain_id=chain_id)
-            config.refresh_from_db()
-            audit_record(
-                actor=actor,
-                action="chain_factory_adopt",
-                target=config,
-                old=old,
-                new={"factory_address": address, "chain_id": chain_id},
-            )
+        _config_record(
+            config,
+            actor=actor,
+            action="chain_factory_adopt",
+            audited={"factory_address": address, "chain_id": chain_id},
+        )
         return address
 
     return chain_work(work, need_contract=False)
@@ -154,24 +156,13 @@ def reputation_create(
             if log["address"].lower() == config.factory_address.lower()
         )
         address = str(created["newAddress"])
-        with transaction.atomic():
-            old = {
-                "reputation_address": config.reputation_address,
-                "referrer_address": config.referrer_address,
-            }
-            ChainConfig.objects.filter(pk=1).update(
-                reputation_address=address,
-                referrer_address=referrer,
-                owner_address=client.address,
-            )
-            config.refresh_from_db()
-            audit_record(
-                actor=actor,
-                action="chain_reputation_create",
-                target=config,
-                old=old,
-                new={"reputation_address": address, "referrer_address": referrer},
-            )
+        _config_record(
+            config,
+            actor=actor,
+            action="chain_reputation_create",
+            audited={"reputation_address": address, "referrer_address": referrer},
+            owner_address=client.address,
+        )
         return address
 
     return chain_work(work, need_contract=False)

@@ -20,6 +20,7 @@ from chain.services.transactions import ChainBusy, chain_client, chain_lease
 from chain.tasks import push_members
 from chain.tests.sitekit import chain_settings, credit, keyed_member, set_up_contracts
 from reputation.models import Ledger
+from tracker.models import AuditLog
 
 pytestmark = pytest.mark.django_db(transaction=False)
 GIB = 1024**3
@@ -56,6 +57,15 @@ def test_set_up_records_addresses_and_chain_id(site):
     assert status["reputation"] == config.reputation_address
     assert status["rpc"]["reachable"] is True
     assert site.dev_private_key(0)[2:] not in out.getvalue()
+    # Each set-up step is audited with the fields it changed, old and new.
+    created = AuditLog.objects.get(action="chain_reputation_create")
+    assert created.old_values == {"reputation_address": "", "referrer_address": ""}
+    assert created.new_values == {
+        "reputation_address": config.reputation_address,
+        "referrer_address": "",
+    }
+    deployed = AuditLog.objects.get(action="chain_factory_deploy")
+    assert deployed.new_values == {"factory_address": config.factory_address, "chain_id": 31337}
 
 
 def test_status_command_says_not_configured_without_settings(db):
