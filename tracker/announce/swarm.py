@@ -494,7 +494,8 @@ def settle(
     Returns the credit and the peer's new state (``None`` when the peer leaves the swarm:
     ``stopped``, or a leecher that may not leech). Deltas are safe against repeats: a
     duplicate carries the same counters, so it credits nothing; a snatch needs ``left > 0``
-    before. Both trackerd's Redis reconciliation and :func:`apply_announce` use it.
+    before and ``completed`` or ``left == 0`` now. Both trackerd's Redis reconciliation and
+    :func:`apply_announce` use it.
     """
     credit = Credit()
     if prev is not None:
@@ -504,7 +505,9 @@ def settle(
         credit.downloaded = 0 if ann.is_freeleech else down
         if prev.is_seeder:
             credit.seed_seconds = int(min(max(now - prev.announced_at, 0), rules.max_seed_gap))
-        credit.snatched = ann.event == "completed" and prev.left > 0
+        # A snatch: the download finished since the last announce, whether the client says
+        # `completed` or only reports left=0 (aria2 with --seed-time=0 sends just `stopped`).
+        credit.snatched = prev.left > 0 and (ann.event == "completed" or ann.left == 0)
     leeching = ann.left > 0 and ann.event != "paused"
     if ann.event == "stopped" or (leeching and not ann.may_leech):
         return credit, None

@@ -157,3 +157,17 @@ def test_failed_flush_batch_can_be_returned_without_loss(store, clock):
     store.announce(1, ann(uploaded=15, event=""), rules=RULES)
     store.return_batch(batch)
     assert store.take_batch().credits[(1, 1)][0] == 15
+
+
+@pytest.mark.parametrize(
+    ("event", "left", "snatched"),
+    [("completed", 0, True), ("stopped", 0, True), ("", 0, True), ("stopped", 5, False)],
+)
+def test_a_snatch_is_a_finished_download_whatever_the_event(store, clock, event, left, snatched):
+    store.announce(1, ann(left=1000), rules=RULES)
+    clock.now += 1000
+    out = store.announce(1, ann(left=left, event=event), rules=RULES)
+    assert out.credit.snatched is snatched
+    clock.now += 1000
+    again = store.announce(1, ann(left=0, event="completed"), rules=RULES)
+    assert again.credit.snatched is (not snatched and event != "stopped")
