@@ -203,6 +203,18 @@ PBTS_SYNC_SECONDS = env.float("PBTS_SYNC_SECONDS", default=0.5)
 PBTS_TRUSTED_PROXIES = env.list("PBTS_TRUSTED_PROXIES", default=[])
 # Ports refused in announces (other P2P networks); empty value: the built-in list.
 PBTS_BLACKLISTED_PORTS = env.list("PBTS_BLACKLISTED_PORTS", cast=int, default=[])
+# UDP tracker (BEP 15, docs/announce.md) served by trackerd on this port; 0: off (and no
+# udp:// URL in downloaded .torrent files).
+PBTS_UDP_PORT = env.int("PBTS_UDP_PORT", default=6969)
+# Base of the UDP announce URL as clients reach it, e.g. "udp://tracker.example:6969"; empty:
+# PBTS_BASE_URL's host with PBTS_UDP_PORT. A member's URL is <base>/announce/<passkey>.
+PBTS_UDP_ANNOUNCE_URL = env.str("PBTS_UDP_ANNOUNCE_URL", default="").rstrip("/")
+# Key of the stateless UDP connection ids (environment only, never logged); empty: derived
+# from SECRET_KEY. After a rotation the old value goes in PBTS_UDP_PREVIOUS_SECRET.
+PBTS_UDP_SECRET = env.str("PBTS_UDP_SECRET", default="")
+PBTS_UDP_PREVIOUS_SECRET = env.str("PBTS_UDP_PREVIOUS_SECRET", default="")
+# UDP connect requests answered per source address and minute (token bucket; 0: no limit).
+PBTS_UDP_CONNECTS_PER_MINUTE = env.int("PBTS_UDP_CONNECTS_PER_MINUTE", default=300)
 # Run the statistics flush in a thread of the web process (the embedded default, where Celery
 # runs inline); with a broker, Celery beat does it.
 PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=not CELERY_BROKER_URL)

@@ -270,7 +270,11 @@ def rewrite(meta: Metainfo, *, source: str) -> Metainfo:
 
 
 def encode_for_member(
-    meta_or_bytes: Metainfo | bytes | bytearray | memoryview, *, announce_url: str, comment: str
+    meta_or_bytes: Metainfo | bytes | bytearray | memoryview,
+    *,
+    announce_url: str,
+    comment: str,
+    other_urls: tuple[str, ...] = (),
 ) -> bytes:
     """Return the .torrent a member downloads, announcing to their personal URL.
 
@@ -279,9 +283,12 @@ def encode_for_member(
             a database ``BinaryField`` returns it is accepted).
         announce_url: the member's announce URL (with their passkey).
         comment: text for the ``comment`` key, normally the torrent's page URL.
+        other_urls: more URLs of the same tracker (the UDP one, BEP 15), listed beside it.
 
-    Sets ``announce`` (BEP 3), ``announce-list`` = ``[[announce_url]]`` (one tier, BEP 12) and
-    ``comment``. The ``info`` dictionary is not touched, so the info_hash is unchanged.
+    Sets ``announce`` (BEP 3) to ``announce_url``, ``announce-list`` to one tier (BEP 12)
+    ``[[announce_url, *other_urls]]`` (one tracker reached two ways: a client uses one and
+    moves to the next of the tier only if it fails) and ``comment``. The ``info`` dictionary
+    is not touched, so the info_hash is unchanged.
 
     Raises:
         MetainfoError: the bytes are not a bencoded dictionary with an ``info`` dictionary.
@@ -294,7 +301,7 @@ def encode_for_member(
             raise MetainfoError("The stored torrent is not valid.")
     url = announce_url.encode("utf-8")
     data[b"announce"] = url
-    data[b"announce-list"] = [[url]]
+    data[b"announce-list"] = [[url, *(other.encode("utf-8") for other in other_urls if other)]]
     data[b"comment"] = comment.encode("utf-8")
     return bencode(data)
 

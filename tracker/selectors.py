@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
@@ -18,6 +20,26 @@ TORRENT_SORTS = {
 def member_announce_url(member: Member) -> str:
     """The member's personal HTTP announce URL: ``<PBTS_BASE_URL>/announce/<passkey>``."""
     return f"{settings.PBTS_BASE_URL}/announce/{member.passkey}"
+
+
+def udp_announce_base() -> str:
+    """Base of the UDP tracker's URL (BEP 15), ``udp://HOST:PORT``: ``PBTS_UDP_ANNOUNCE_URL``,
+    or ``PBTS_BASE_URL``'s host with ``PBTS_UDP_PORT``; ``""`` when UDP is off (port 0)."""
+    if not settings.PBTS_UDP_PORT:
+        return ""
+    if settings.PBTS_UDP_ANNOUNCE_URL:
+        return settings.PBTS_UDP_ANNOUNCE_URL
+    host = urlsplit(settings.PBTS_BASE_URL).hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"udp://{host}:{settings.PBTS_UDP_PORT}"
+
+
+def member_udp_announce_url(member: Member) -> str:
+    """The member's personal UDP announce URL, ``udp://HOST:PORT/announce/<passkey>`` (the
+    client sends the path as BEP 41 URL data); ``""`` when UDP is off."""
+    base = udp_announce_base()
+    return f"{base}/announce/{member.passkey}" if base else ""
 
 
 def torrent_visible(*, viewer: Member) -> QuerySet[Torrent]:

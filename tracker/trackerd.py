@@ -9,14 +9,20 @@ processes can share one port with ``SO_REUSEPORT``.
 
 HTTP/1.1 subset (RFC 9112): GET (and HEAD) only, keep-alive by default, ``Connection: close``
 honoured, pipelined requests answered in order, no request bodies, headers at most 8 KiB.
+
+UDP (BEP 15, passkeys in BEP 41 URL data): the same process answers datagrams on its UDP
+sockets (dual-stack: one IPv4 and one IPv6-only socket, ``SO_REUSEPORT`` with several workers)
+through ``tracker.announce.udp.UdpTracker``, with the same authority, peer store and rules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import re
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +40,7 @@ from tracker.announce.handler import (
     handle_scrape,
     resolve_client_ip,
 )
+from tracker.announce.udp import ConnectionIds, ConnectLimiter, UdpTracker
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,9 @@ _HEADERS_OF_INTEREST = re.compile(
     rb"(?:^|\n)[ \t]*(?:connection|content-length|transfer-encoding|x-forwarded-for)[ \t]*:"
 )
 IDLE_SECONDS = 60.0
+SNATCH_SECONDS = 30.0  # how long a torrent's snatch count (scrape ``downloaded``) is reused
+MAX_SNATCH_ENTRIES = 100_000
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes asked for (the kernel may cap it at rmem_max)
 _MISSING = object()
 
 
@@ -61,6 +71,7 @@ class LocalAuthority:
         self._inner = tracking.CachedAuthority()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbts-auth")
         self._forgotten: set[str] | None = None
+        self._snatches: dict[int, tuple[float, int]] = {}
 
     def _get(self, key: str, load) -> Any:
         hit = self._entries.get(key)
@@ -115,6 +126,30 @@ class LocalAuthority:
     def client_allowed(self, peer_id: bytes) -> bool:
         prefixes = self._get(authcache.CLIENTS_KEY, authcache.allowed_client_prefixes)
         return peer_id.startswith(prefixes)
+
+    def snatches(self, torrent_ids: set[int]) -> dict[int, int]:
+        """``{torrent_id: snatches}`` (the scrape's ``downloaded``, BEP 48 / BEP 15), reused
+        for ``SNATCH_SECONDS``; misses are read in one query on the loader thread, as Django's
+        ORM refuses to run inside the event loop."""
+        now = time.monotonic()
+        out: dict[int, int] = {}
+        missing = set()
+        for torrent_id in torrent_ids:
+            hit = self._snatches.get(torrent_id)
+            if hit is not None and hit[0] > now:
+                out[torrent_id] = hit[1]
+            else:
+                missing.add(torrent_id)
+        if missing:
+            loaded = self._loader.submit(tracking.snatch_counts, missing).result(timeout=10)
+            if len(self._snatches) > MAX_SNATCH_ENTRIES:
+                self._snatches.clear()
+            expires = now + SNATCH_SECONDS
+            for torrent_id in missing:
+                count = loaded.get(torrent_id, 0)
+                self._snatches[torrent_id] = (expires, count)
+                out[torrent_id] = count
+        return out
 
     def close(self) -> None:
         """Close the loader thread's database connection and stop the thread."""
@@ -283,7 +318,7 @@ class TrackerServer:
                 path_passkey=passkey_text,
                 auth=self.authority,
                 store=self.runtime.store,
-                snatches=tracking.snatch_counts,
+                snatches=self.authority.snatches,
             )
             return body, b"200 OK"
         if path == b"/health":
@@ -309,6 +344,99 @@ def _headers(lines: list[bytes]) -> dict[bytes, bytes]:
     return headers
 
 
+class UdpTrackerProtocol(asyncio.DatagramProtocol):
+    """One UDP socket: every datagram is answered (or dropped) by the shared
+    :class:`~tracker.announce.udp.UdpTracker`."""
+
+    def __init__(self, tracker: UdpTracker) -> None:
+        self.tracker = tracker
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        reply = self.tracker.handle(data, addr)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors of earlier replies (a client gone): nothing to do."""
+
+
+def udp_tracker(authority: LocalAuthority) -> UdpTracker:
+    """The UDP front end over this process's authority, peer store and rules, with the
+    connection id secrets and connect limit from settings (see ``tracking.udp_secrets``)."""
+    secret, previous = tracking.udp_secrets()
+    return UdpTracker(
+        auth=authority,
+        store=tracking.runtime().store,
+        policy=tracking.policy(),
+        snatches=authority.snatches,
+        ids=ConnectionIds(secret, previous),
+        limiter=ConnectLimiter(settings.PBTS_UDP_CONNECTS_PER_MINUTE),
+        trusted=frozenset(settings.PBTS_TRUSTED_PROXIES),
+    )
+
+
+def udp_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound, non-blocking UDP socket on ``host``/``port``. An IPv6 socket is IPv6-only
+    (``IPV6_V6ONLY``), so that IPv4 clients reach the IPv4 socket and get IPv4 peers;
+    ``reuse_port`` lets several worker processes share the port (``SO_REUSEPORT``).
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def open_udp(
+    tracker: UdpTracker, hosts: tuple[str, ...], port: int, *, reuse_port: bool
+) -> list[asyncio.DatagramTransport]:
+    """Listen for BEP 15 datagrams on ``port`` of every address in ``hosts`` (default
+    ``0.0.0.0`` and ``::``). An IPv6 address that cannot be bound (a host without IPv6) is
+    skipped with a warning; any other failure raises."""
+    loop = asyncio.get_running_loop()
+    transports: list[asyncio.DatagramTransport] = []
+    try:
+        for host in hosts:
+            try:
+                sock = udp_socket(host, port, reuse_port=reuse_port)
+            except OSError as exc:
+                if ":" in host and len(hosts) > 1:
+                    log.warning(
+                        "UDP tracker: cannot listen on [%s]:%d (%s); skipped", host, port, exc
+                    )
+                    continue
+                raise
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: UdpTrackerProtocol(tracker), sock=sock
+            )
+            transports.append(transport)
+    except BaseException:
+        for transport in transports:
+            transport.close()
+        raise
+    return transports
+
+
+DEFAULT_UDP_HOSTS = ("0.0.0.0", "::")
+
+
 async def serve(
     host: str,
     port: int,
@@ -316,8 +444,12 @@ async def serve(
     reuse_port: bool,
     ready: threading.Event | None = None,
     stop: asyncio.Event | None = None,
+    udp_port: int = 0,
+    udp_hosts: tuple[str, ...] = DEFAULT_UDP_HOSTS,
 ) -> None:
-    """Serve until ``stop`` is set (or forever). ``ready`` is set once listening."""
+    """Serve HTTP on ``host``/``port`` and, when ``udp_port`` is not 0, BEP 15 UDP on
+    ``udp_port`` of every address in ``udp_hosts``, until ``stop`` is set (or forever).
+    ``ready`` is set once listening."""
     authority = LocalAuthority(ttl=settings.PBTS_AUTH_CACHE_SECONDS)
     if settings.REDIS_URL:
         authority.listen(redis.Redis.from_url(settings.REDIS_URL)).wait(timeout=10)
@@ -335,6 +467,14 @@ async def serve(
     listener = await loop.create_server(
         lambda: TrackerProtocol(server), host, port, reuse_port=reuse_port, backlog=1024
     )
+    udp = []
+    try:
+        if udp_port:
+            udp = await open_udp(udp_tracker(authority), udp_hosts, udp_port, reuse_port=reuse_port)
+    except BaseException:
+        listener.close()
+        authority.close()
+        raise
     sweeper = asyncio.ensure_future(server.sweep_idle())
     if ready is not None:
         ready.set()
@@ -345,6 +485,8 @@ async def serve(
             await stop.wait()
     finally:
         sweeper.cancel()
+        for transport in udp:
+            transport.close()
         listener.close()
         await listener.wait_closed()
         authority.close()

@@ -26,6 +26,7 @@ from tracker.announce.handler import (
 from tracker.announce.redis_sync import RedisPeerSync, RedisStatsQueue
 from tracker.announce.store import MemoryPeerStore
 from tracker.announce.swarm import Rules
+from tracker.announce.udp import derive_secret
 from tracker.models import Torrent
 from tracker.services.stats import stats_flush
 
@@ -91,6 +92,15 @@ def policy() -> Policy:
         grace_bytes=settings.PBTS_RATIO_GRACE_BYTES,
         blacklisted_ports=frozenset(settings.PBTS_BLACKLISTED_PORTS or DEFAULT_BLACKLISTED_PORTS),
     )
+
+
+def udp_secrets() -> tuple[bytes, bytes]:
+    """``(current, previous)`` keys of the UDP connection ids (BEP 15): derived from
+    ``PBTS_UDP_SECRET``, or from ``SECRET_KEY`` when it is not set (nothing new to configure),
+    and from ``PBTS_UDP_PREVIOUS_SECRET`` (``b""`` when not set). Never logged."""
+    current = settings.PBTS_UDP_SECRET or settings.SECRET_KEY
+    previous = settings.PBTS_UDP_PREVIOUS_SECRET
+    return derive_secret(current), derive_secret(previous) if previous else b""
 
 
 class CachedAuthority:

@@ -2,6 +2,12 @@
 select -> encode. Pure code, no Django import; the front end supplies an :class:`Authority`
 (cached standings) and a peer store.
 
+The decisions have one implementation each, whatever the wire: :func:`announce_outcome` (a
+parsed :class:`AnnounceRequest` in, the swarm's outcome out, refusals raised) and
+:func:`scrape_counts` / :func:`scrape_member`. :func:`handle_announce` and
+:func:`handle_scrape` wrap them for HTTP (query string in, bencode out); the UDP tracker
+(``tracker.announce.udp``, BEP 15) wraps them for packets.
+
 Refusals are plain words, sent as a bencoded ``failure reason`` with HTTP 200 (BEP 3).
 """
 
@@ -11,6 +17,7 @@ import functools
 import ipaddress
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,7 +33,7 @@ from tracker.announce.protocol import (
     parse_scrape,
 )
 from tracker.announce.store import MemoryPeerStore
-from tracker.announce.swarm import Announce, Refused, Rules
+from tracker.announce.swarm import Announce, Outcome, Refused, Rules
 
 PASSKEY_RE = re.compile(r"[0-9a-f]{32}")
 # Ports of other P2P networks that private trackers refuse (Ocelot practice): Direct Connect,
@@ -145,7 +152,9 @@ def peer_addresses(client_ip: str, req: AnnounceRequest) -> tuple[bytes, bytes]:
     return compact4, compact6
 
 
-def _authorize(req: AnnounceRequest, auth: Authority, policy: Policy):
+def _authorize(
+    req: AnnounceRequest, auth: Authority, policy: Policy
+) -> tuple[MemberStanding, TorrentStanding]:
     if not PASSKEY_RE.fullmatch(req.passkey):
         raise Refusal("Unknown passkey")
     member = auth.member(req.passkey)
@@ -176,6 +185,70 @@ def _leech_refusal(member: MemberStanding, policy: Policy) -> str:
     return verdict.reason
 
 
+def announce_outcome(
+    req: AnnounceRequest,
+    *,
+    client_ip: str,
+    auth: Authority,
+    store: MemoryPeerStore,
+    policy: Policy,
+) -> Outcome:
+    """Decide one parsed announce: authorize -> address -> update the swarm -> select peers.
+
+    The one implementation of the announce rules, shared by every front end: the HTTP handler
+    (:func:`handle_announce`) parses a query string into ``req`` and bencodes the result; the
+    UDP tracker (``tracker.announce.udp``, BEP 15) builds ``req`` from a packet and encodes a
+    BEP 15 reply.
+
+    Args:
+        req: the parsed announce (``passkey`` included; ``compact`` picks ``Outcome.peers4``/
+            ``peers6`` over ``Outcome.peers``).
+        client_ip: the socket address (or a trusted proxy's forwarded address), as text.
+
+    Returns:
+        The swarm's :class:`~tracker.announce.swarm.Outcome` (credit already accumulated in
+        ``store``; ``complete``/``incomplete`` counts; the chosen peers).
+
+    Raises:
+        Refusal: any refusal, with its plain-words reason (unknown passkey, banned, client not
+            allowed, blacklisted port, unregistered torrent, announce too soon, too many peers,
+            downloading disabled by ratio or staff). A leecher refused by the ratio rule is
+            still credited for what it did since its last announce (BEP 3 ``failure reason``).
+    """
+    member, torrent = _authorize(req, auth, policy)
+    compact4, compact6 = peer_addresses(client_ip, req)
+    refusal = _leech_refusal(member, policy) if req.left > 0 else ""
+    ann = Announce(
+        member_id=member.member_id,
+        peer_id=req.peer_id,
+        compact4=compact4,
+        compact6=compact6,
+        uploaded=req.uploaded,
+        downloaded=req.downloaded,
+        left=req.left,
+        event=req.event,
+        numwant=req.numwant,
+        compact=req.compact,
+        is_freeleech=torrent.is_freeleech,
+        is_double_upload=torrent.is_double_upload,
+        may_leech=not refusal,
+        leech_refusal=refusal,
+    )
+    try:
+        outcome = store.announce(torrent.torrent_id, ann, rules=policy.rules)
+    except Refused as exc:
+        raise Refusal(exc.reason) from None
+    if outcome.refusal:
+        raise Refusal(outcome.refusal)
+    return outcome
+
+
+def reply_interval(rules: Rules) -> int:
+    """The ``interval`` to send (seconds): ``rules.interval`` plus up to 10% random jitter,
+    which spreads the re-announces of peers that started together (BEP 3 ``interval``)."""
+    return rules.interval + random.randint(0, rules.interval // 10)
+
+
 def handle_announce(
     query: bytes,
     *,
@@ -194,33 +267,11 @@ def handle_announce(
     """
     try:
         req = parse_announce(query, passkey=path_passkey)
-        member, torrent = _authorize(req, auth, policy)
-        compact4, compact6 = peer_addresses(client_ip, req)
-        refusal = _leech_refusal(member, policy) if req.left > 0 else ""
-        ann = Announce(
-            member_id=member.member_id,
-            peer_id=req.peer_id,
-            compact4=compact4,
-            compact6=compact6,
-            uploaded=req.uploaded,
-            downloaded=req.downloaded,
-            left=req.left,
-            event=req.event,
-            numwant=req.numwant,
-            compact=req.compact,
-            is_freeleech=torrent.is_freeleech,
-            is_double_upload=torrent.is_double_upload,
-            may_leech=not refusal,
-            leech_refusal=refusal,
-        )
-        outcome = store.announce(torrent.torrent_id, ann, rules=policy.rules)
-    except (Refusal, Refused) as exc:
+        outcome = announce_outcome(req, client_ip=client_ip, auth=auth, store=store, policy=policy)
+    except Refusal as exc:
         return encode_failure(exc.reason)
-    if outcome.refusal:
-        return encode_failure(outcome.refusal)
     rules = policy.rules
-    # Jitter spreads re-announces of peers that started together (up to +10%).
-    interval = rules.interval + random.randint(0, rules.interval // 10)
+    interval = reply_interval(rules)
     if outcome.peers is not None:
         return encode_announce_dicts(
             complete=outcome.complete,
@@ -245,8 +296,53 @@ def _peer_tuple(peer_id: bytes, entry: bytes) -> tuple[bytes, str, int]:
     return peer_id, ip, int.from_bytes(entry[-2:], "big")
 
 
+def scrape_member(passkey: str, auth: Authority) -> MemberStanding:
+    """The member a scrape is made for (BEP 48 on a private tracker needs a passkey).
+
+    Raises:
+        Refusal: unknown passkey or banned member.
+    """
+    member = auth.member(passkey) if PASSKEY_RE.fullmatch(passkey) else None
+    if member is None:
+        raise Refusal("Unknown passkey")
+    if member.is_banned:
+        raise Refusal("Account banned")
+    return member
+
+
+def scrape_counts(
+    hashes: list[bytes],
+    *,
+    auth: Authority,
+    store: MemoryPeerStore,
+    snatches: Callable[[set[int]], dict[int, int]],
+) -> dict[bytes, tuple[int, int, int]]:
+    """The scrape rule shared by HTTP (BEP 48) and UDP (BEP 15): ``{info_hash: (complete,
+    downloaded, incomplete)}`` for the registered torrents among ``hashes`` (20-byte
+    info_hashes); unregistered ones are left out (a private tracker tells nothing of them).
+
+    Args:
+        snatches: callable ``{torrent_id} -> {torrent_id: downloaded count}``.
+    """
+    known = {}
+    for info_hash in hashes:
+        standing = auth.torrent(info_hash.hex())
+        if standing is not None:
+            known[info_hash] = standing.torrent_id
+    if not known:
+        return {}
+    counts = store.counts(known.values())
+    done = snatches(set(known.values()))
+    return {h: (counts[t][0], done.get(t, 0), counts[t][1]) for h, t in known.items()}
+
+
 def handle_scrape(
-    query: bytes, *, path_passkey: str, auth: Authority, store: MemoryPeerStore, snatches
+    query: bytes,
+    *,
+    path_passkey: str,
+    auth: Authority,
+    store: MemoryPeerStore,
+    snatches: Callable[[set[int]], dict[int, int]],
 ) -> bytes:
     """Answer one BEP 48 scrape with bencoded bytes; only registered torrents are listed.
 
@@ -255,19 +351,7 @@ def handle_scrape(
     """
     try:
         hashes, passkey = parse_scrape(query, passkey=path_passkey)
-        member = auth.member(passkey) if PASSKEY_RE.fullmatch(passkey) else None
-        if member is None:
-            raise Refusal("Unknown passkey")
-        if member.is_banned:
-            raise Refusal("Account banned")
+        scrape_member(passkey, auth)
     except Refusal as exc:
         return encode_failure(exc.reason)
-    known = {}
-    for info_hash in hashes:
-        standing = auth.torrent(info_hash.hex())
-        if standing is not None:
-            known[info_hash] = standing.torrent_id
-    counts = store.counts(known.values())
-    done = snatches(set(known.values()))
-    files = {h: (counts[t][0], done.get(t, 0), counts[t][1]) for h, t in known.items()}
-    return encode_scrape(files)
+    return encode_scrape(scrape_counts(hashes, auth=auth, store=store, snatches=snatches))

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from tracker import authcache, metainfo
 from tracker.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
-from tracker.selectors import member_announce_url, torrent_visible
+from tracker.selectors import member_announce_url, member_udp_announce_url, torrent_visible
 from tracker.services.audit import audit_record
 
 NAME_MAX_LENGTH = Torrent._meta.get_field("name").max_length or 255
@@ -124,7 +124,9 @@ def torrent_download(*, torrent: Torrent, member: Member) -> bytes:
     """Return the .torrent file for ``member``: their announce URL, the same info_hash.
 
     ``announce`` and ``announce-list`` carry ``selectors.member_announce_url(member)`` (with
-    the passkey); ``comment`` is the torrent's page URL. The info dictionary is served as stored.
+    the passkey); ``announce-list`` also has the member's UDP URL in the same tier
+    (``selectors.member_udp_announce_url``, BEP 15 with the passkey in BEP 41 URL data) unless
+    UDP is off. ``comment`` is the torrent's page URL. The info dictionary is served as stored.
 
     Raises:
         NotPermitted: the member is banned or their downloading is disabled.
@@ -146,6 +148,7 @@ def torrent_download(*, torrent: Torrent, member: Member) -> bytes:
         stored,
         announce_url=member_announce_url(member),
         comment=f"{settings.PBTS_BASE_URL}/torrents/{torrent.pk}/",
+        other_urls=(member_udp_announce_url(member),),
     )
 
 

@@ -12,6 +12,10 @@ peer discovery, UPnP and NAT-PMP off, so a seeder and a leecher can only find ea
 the tracker under test. The Debian packages they need are in the Makefile's ``TEST_DEBS``
 (``mktorrent aria2 python3-libtorrent``).
 
+Over UDP (BEP 15) only libtorrent and qBittorrent send the passkey path as BEP 41 URL data
+(Transmission 3.00 and aria2 send none), so the UDP end-to-end test uses libtorrent on both
+sides; :func:`only_tracker_urls` takes the HTTP URL out of their .torrent files.
+
 Clients and the peer_id prefixes they announce with (BEP 20):
 
 - :class:`LibtorrentClient`: Debian's ``python3-libtorrent`` 2.0 driven by a small script run with
@@ -80,6 +84,29 @@ def make_torrent(source: Path, *, output: Path, piece_length_log2: int = 16) -> 
         timeout=60,
     )
     return output.read_bytes()
+
+
+def only_tracker_urls(torrent: bytes, *, scheme: str) -> bytes:
+    """The .torrent ``torrent`` with every announce URL not of ``scheme`` (``"udp"``,
+    ``"http"``) removed from ``announce`` and ``announce-list`` (BEP 3, BEP 12), so that a
+    client can reach the tracker only that way. The info dictionary is untouched (same
+    info_hash).
+
+    Raises:
+        ValueError: no URL of that scheme is listed.
+    """
+    import fastbencode
+
+    data = fastbencode.bdecode(torrent)
+    prefix = f"{scheme}://".encode()
+    urls = [u for tier in data.get(b"announce-list", []) for u in tier if u.startswith(prefix)]
+    if data.get(b"announce", b"").startswith(prefix) and data[b"announce"] not in urls:
+        urls.insert(0, data[b"announce"])
+    if not urls:
+        raise ValueError(f"no {scheme}:// announce URL in the torrent")
+    data[b"announce"] = urls[0]
+    data[b"announce-list"] = [urls]
+    return fastbencode.bencode(data)
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float) -> Any:

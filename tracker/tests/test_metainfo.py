@@ -294,6 +294,18 @@ def test_encode_for_member_sets_announce_and_keeps_info_hash():
     assert b"announce" not in bdecode(stored.to_bytes())  # the stored copy stays clean
 
 
+def test_encode_for_member_lists_other_urls_of_the_tracker_in_the_same_tier():
+    stored = rewrite(parse(make_torrent_bytes(), max_bytes=MAX), source="PBTS")
+    udp_url = "udp://pbts.example:6969/announce/0123456789abcdef0123456789abcdef"
+    served = encode_for_member(
+        stored, announce_url=ANNOUNCE, comment=COMMENT, other_urls=(udp_url, "")
+    )
+    top = bdecode(served)
+    assert top[b"announce"] == ANNOUNCE.encode()
+    assert top[b"announce-list"] == [[ANNOUNCE.encode(), udp_url.encode()]]
+    assert hashlib.sha1(bencode(top[b"info"])).hexdigest() == stored.info_hash
+
+
 @pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview])
 def test_encode_for_member_accepts_stored_bytes(wrap):
     stored = rewrite(parse(make_torrent_bytes(hybrid=True), max_bytes=MAX), source="PBTS")

@@ -18,7 +18,7 @@ from fastbencode import bdecode, bencode
 from tracker import authcache, metainfo
 from tracker.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from tracker.models import AuditLog, Category, Torrent, TorrentFile, TorrentStatus
-from tracker.selectors import member_announce_url
+from tracker.selectors import member_announce_url, member_udp_announce_url
 from tracker.services import members
 from tracker.services.torrents import (
     torrent_download,
@@ -209,13 +209,40 @@ def test_download_as_another_member_carries_their_announce_url_and_same_hash():
     served = torrent_download(torrent=torrent, member=downloader)
     top = bdecode(served)
     url = member_announce_url(downloader).encode()
+    udp_url = member_udp_announce_url(downloader).encode()
     assert downloader.passkey.encode() in url
+    assert udp_url == f"udp://127.0.0.1:6969/announce/{downloader.passkey}".encode()
     assert top[b"announce"] == url
-    assert top[b"announce-list"] == [[url]]
+    assert top[b"announce-list"] == [[url, udp_url]]  # one tracker, two ways: one tier
     assert top[b"comment"] == f"{settings.PBTS_BASE_URL}/torrents/{torrent.pk}/".encode()
     assert _info_hash(served) == torrent.info_hash
     assert torrent.uploader.passkey.encode() not in served
     assert ORIGINAL_ANNOUNCE.encode() not in served
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"PBTS_BASE_URL": "https://pbts.example"}, "udp://pbts.example:6969"),
+        ({"PBTS_BASE_URL": "https://[2001:db8::5]:8443"}, "udp://[2001:db8::5]:6969"),
+        ({"PBTS_UDP_PORT": 7000}, "udp://127.0.0.1:7000"),
+        ({"PBTS_UDP_ANNOUNCE_URL": "udp://udp.pbts.example:80"}, "udp://udp.pbts.example:80"),
+    ],
+)
+def test_udp_announce_url_is_derived_from_settings(settings, overrides, expected):
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    member = MemberFactory()
+    assert member_udp_announce_url(member) == f"{expected}/announce/{member.passkey}"
+
+
+def test_udp_off_lists_only_the_http_url(settings):
+    settings.PBTS_UDP_PORT = 0
+    settings.PBTS_UDP_ANNOUNCE_URL = "udp://ignored.example:6969"
+    downloader = MemberFactory()
+    assert member_udp_announce_url(downloader) == ""
+    top = bdecode(torrent_download(torrent=upload_torrent(MemberFactory()), member=downloader))
+    assert top[b"announce-list"] == [[member_announce_url(downloader).encode()]]
 
 
 def test_download_by_banned_member_is_refused():
@@ -424,11 +451,12 @@ def test_mktorrent_file_is_rewritten_private_with_source_and_served_per_member(t
     served_path = tmp_path / "served.torrent"
     served_path.write_bytes(torrent_download(torrent=torrent, member=downloader))
     served = bdecode(served_path.read_bytes())
+    udp_url = member_udp_announce_url(downloader)
     assert served[b"announce"] == url.encode()
-    assert served[b"announce-list"] == [[url.encode()]]
+    assert served[b"announce-list"] == [[url.encode(), udp_url.encode()]]
     assert hashlib.sha1(bencode(served[b"info"])).hexdigest() == torrent.info_hash
     read = torf.Torrent.read(served_path)
     assert read.infohash == torrent.info_hash
-    assert read.trackers == [[url]]
+    assert read.trackers == [[url, udp_url]]
     assert read.private is True and read.source == settings.PBTS_TORRENT_SOURCE
     assert read.verify(payload) is True
