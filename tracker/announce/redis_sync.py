@@ -62,14 +62,21 @@ for r = 4, #ARGV do
     struct.unpack('>I4c24BBBBc0Bc0sss', ARGV[r])
   dseed, dleech = dseed - 1, dleech - 1
   local hkey = p .. ':peers:' .. tid
-  local cur = redis.call('HGET', hkey, field)
-  if cur == false then cur = '' end
+  local cur = base
+  if base == '' and new ~= '' then
+    -- a new peer: one call sets it unless another process stored it first
+    if redis.call('HSETNX', hkey, field, new) == 0 then cur = redis.call('HGET', hkey, field) end
+  else
+    cur = redis.call('HGET', hkey, field)
+    if cur == false then cur = '' end
+    if cur == base and new == '' then redis.call('HDEL', hkey, field) end
+    if cur == base and new ~= '' then redis.call('HSET', hkey, field, new) end
+  end
   if cur ~= base then
     conflicts[#conflicts + 1] = r - 3
     conflicts[#conflicts + 1] = cur
   else
     local ck = struct.unpack('>I4', field) .. ':' .. tid
-    if new == '' then redis.call('HDEL', hkey, field) else redis.call('HSET', hkey, field, new) end
     if dseed ~= 0 then counts[tid .. ':s'] = (counts[tid .. ':s'] or 0) + dseed end
     if dleech ~= 0 then counts[tid .. ':l'] = (counts[tid .. ':l'] or 0) + dleech end
     if dseed ~= 0 or dleech ~= 0 or snatch == 1 then dirty[tid] = true end
