@@ -613,7 +613,7 @@ def start_trackerd(workdir: Path, prefix: str, workers: int) -> Server:
     """``manage.py trackerd --host 127.0.0.1 --port N --workers W`` with the bench env."""
     port = free_port()
     cmd = [sys.executable, "manage.py", "trackerd", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers)]
+    cmd += ["--workers", str(workers), "--udp-port", "0"]  # UDP: bench/udp.py
     name = f"trackerd-{workers}w"
     env = target_env(name, prefix)
     server = start_server(name, cmd, port=port, env=env, workdir=workdir)
