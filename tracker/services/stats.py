@@ -110,11 +110,15 @@ def stats_flush(*, batch: StatsBatch) -> bool:
         row[0] += up
         row[1] += down
         row[2] += seed
+    # Entries that only record presence (an announce that credited nothing) touch the history
+    # row, not the ledger.
+    credited = {member_id: row for member_id, row in totals.items() if any(row)}
     with transaction.atomic(), connection.cursor() as cursor:
         if not _insert_batch_row(cursor, batch, len(totals)):
             return False
+        if credited:
+            _update_ledgers(cursor, credited)
         if batch.credits:
-            _update_ledgers(cursor, totals)
             _upsert_history(cursor, batch)
         if batch.swarm_counts:
             _update_torrents(cursor, batch.swarm_counts)
