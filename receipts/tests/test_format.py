@@ -164,7 +164,7 @@ def test_every_byte_is_bound_by_the_signature() -> None:
         (bytes(180), "181 bytes, got 180"),
         (bytes(182), "181 bytes, got 182"),
         ("text", "is bytes"),
-        (b"PBTS-RECEIPT-XXX" + bytes(165), "wrong domain tag"),
+        (b"PBTS-RECEIPT-ZZZ" + bytes(165), "wrong domain tag"),
     ],
 )
 def test_from_bytes_refuses(data: bytes, reason: str) -> None:
