@@ -65,13 +65,19 @@ def _upsert_history(cursor, batch: StatsBatch) -> None:
     )
 
 
-def _update_torrents(cursor, counts: dict[int, tuple[int, int]]) -> None:
-    rows = [(torrent_id, seeders, leechers) for torrent_id, (seeders, leechers) in counts.items()]
-    values, params = _values(rows, 3)
+def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[int]) -> None:
+    """Seeders and leechers of the changed torrents; ``snatches`` is counted again only for
+    torrents with a new snatch in this batch (the count is the history's, once per member)."""
+    rows = [
+        (torrent_id, seeders, leechers, int(torrent_id in snatched))
+        for torrent_id, (seeders, leechers) in counts.items()
+    ]
+    values, params = _values(rows, 4)
     cursor.execute(
         "UPDATE tracker_torrent SET seeders = v.column2, leechers = v.column3,"
-        " snatches = (SELECT COUNT(*) FROM tracker_torrenthistory h"
+        " snatches = CASE WHEN v.column4 = 1 THEN (SELECT COUNT(*) FROM tracker_torrenthistory h"
         " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
+        " ELSE tracker_torrent.snatches END"
         f" FROM (VALUES {values}) AS v WHERE tracker_torrent.id = v.column1",
         params,
     )
@@ -121,5 +127,6 @@ def stats_flush(*, batch: StatsBatch) -> bool:
         if batch.credits:
             _upsert_history(cursor, batch)
         if batch.swarm_counts:
-            _update_torrents(cursor, batch.swarm_counts)
+            snatched = {t for (_, t), row in batch.credits.items() if row[3]}
+            _update_torrents(cursor, batch.swarm_counts, snatched)
     return True

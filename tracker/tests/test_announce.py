@@ -316,3 +316,21 @@ def test_a_first_announce_records_the_member_in_the_swarm_but_a_refused_one_does
     seen = TorrentHistory.objects.get(member=seeder, torrent=torrent)
     assert (seen.uploaded, seen.downloaded, seen.seed_seconds) == (0, 0, 0)
     assert not TorrentHistory.objects.filter(member=blocked).exists()
+
+
+def test_flush_recounts_snatches_only_for_torrents_with_a_new_snatch(client, swarm, clock):
+    torrent, seeder, leecher = swarm
+    announce(client, seeder, torrent, left=0)
+    announce(client, leecher, torrent, left=10, peer=b"-TR4060-leech")
+    tracking.flush_now()
+    # A count the flush would correct if it recounted (it is the history's once per member).
+    Torrent.objects.filter(pk=torrent.pk).update(snatches=7)
+    announce(client, MemberFactory(), torrent, left=10, peer=b"-TR4060-other")
+    tracking.flush_now()
+    changed = Torrent.objects.get(pk=torrent.pk)
+    assert (changed.leechers, changed.snatches) == (2, 7)  # counts changed, no snatch: kept
+    clock.now += 1000
+    announce(client, leecher, torrent, left=0, event="completed", peer=b"-TR4060-leech")
+    tracking.flush_now()
+    torrent.refresh_from_db()
+    assert (torrent.snatches, torrent.seeders, torrent.leechers) == (1, 2, 1)
