@@ -863,6 +863,7 @@ class Bench:
         self.rows: dict[tuple[str, str], Row] = {}
         self.warmups: dict[str, list[float]] = {}
         self.service_pids = service_roots()
+        self.prefixes: list[str] = []
 
     def paths_file(self, target: Target, mode: str, seconds: float) -> Path:
         """Write the paths one run needs: twice the best rate seen so far (at least
@@ -900,6 +901,8 @@ class Bench:
         """One timed run, with fresh samples before and after."""
         sample = self.sample(target)
         paths = self.paths_file(target, mode, self.cfg.duration)
+        if not wait_for_flushes(self.prefixes):
+            print("  (statistics still waiting for a flush after 60 s; measuring anyway)")
         time.sleep(self.cfg.settle)
         pid = target.server.proc.pid
         roots = self.service_pids + ([target.server.flusher.pid] if target.server.flusher else [])
@@ -926,6 +929,7 @@ class Bench:
         try:
             self._start_all(targets)
             live = [t for t in targets if t.server is not None]
+            self.prefixes = [t.cache_prefix for t in live if t.cache_prefix]
             for target in live:
                 self.warm_up(target)
             for round_no in range(1, self.cfg.rounds + 1):
@@ -954,6 +958,26 @@ class Bench:
                     self.rows[(target.name, mode)].unavailable = target.unavailable
                 continue
             print(f"  {target.name}: pid {target.server.proc.pid}, port {target.server.port}")
+
+
+def wait_for_flushes(prefixes: list[str], timeout: float = 60.0) -> bool:
+    """Wait (bounded) until no PBTS target has statistics waiting for its Celery flusher, so
+    that one target's flush backlog does not load Redis and PostgreSQL during the next
+    target's run. Returns whether everything was drained in time."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    deadline, quiet = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        pending = sum(
+            client.exists(f"{p}:tracker:credits") + client.scard(f"{p}:tracker:batches")
+            for p in prefixes
+        )
+        quiet = quiet + 1 if pending == 0 else 0
+        if quiet >= 2:  # twice, a sync period apart: nothing was about to be pushed either
+            return True
+        time.sleep(0.6)
+    return False
 
 
 # --- memory -----------------------------------------------------------------------------
