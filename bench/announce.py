@@ -1405,7 +1405,9 @@ def write_doc(cfg: Config, load: LoadResult, mem: MemoryResult, elapsed: float) 
         "- As in production, each PBTS target has its own Celery worker with beat (its own "
         "broker, Redis db 7-9) that flushes the statistics to PostgreSQL every "
         "`PBTS_FLUSH_SECONDS`; the servers only accumulate them in Redis. trackerd preloads "
-        "every passkey and torrent at start.",
+        "every passkey and torrent at start. Before each timed run the benchmark waits until "
+        "no target has statistics waiting for its flusher, so one target's flush backlog does "
+        "not load Redis and PostgreSQL during another's run.",
         "- *refused (sampled)*: fresh announces sent one by one before and after each run with "
         "http.client and decoded with fastbencode; failures and malformed replies counted.",
         "- *server CPU*: utime+stime of the server process tree during the runs (/proc); "
