@@ -101,9 +101,7 @@ class MemoryPeerStore:
             tracker.announce.swarm.Refused: as :func:`apply_announce`.
         """
         with self._lock:
-            swarm = self._swarms.get(torrent_id)
-            if swarm is None:
-                swarm = self._swarms[torrent_id] = Swarm()
+            swarm = self._swarm(torrent_id)
             now = self._clock()
             outcome = apply_announce(swarm, ann, now=now, rules=rules, rng=self._rng)
             if self._journaling:
@@ -123,8 +121,7 @@ class MemoryPeerStore:
                 self._add_credit((ann.member_id, torrent_id), outcome.credit)
             if outcome.counts_changed:
                 self._dirty.add(torrent_id)
-                if not outcome.complete and not outcome.incomplete:
-                    del self._swarms[torrent_id]
+            self._drop_if_empty(torrent_id)  # also after a first announce that left no peer
             return outcome
 
     def take_journal(self) -> list[Change]:

@@ -15,6 +15,7 @@ from tracker.announce.protocol import (
     encode_scrape,
     parse_announce,
     parse_scrape,
+    unquote,
 )
 
 INFO_HASH = bytes(range(20))
@@ -205,3 +206,12 @@ def test_unusable_client_address_is_a_refusal_not_a_crash():
 
     with pytest.raises(Refusal, match="IP address"):
         peer_addresses("", parse_announce(query()))
+
+
+def test_a_literal_backslash_survives_percent_decoding():
+    # Values are decoded by codecs.escape_decode after doubling backslashes: a "\" or "\x41"
+    # sent as is must stay those bytes, not become an escape.
+    peer_id = b"-TR4060-\\x41\\\\" + b"a" * 6
+    req = parse_announce(query(peer_id=peer_id))
+    assert req.peer_id == peer_id
+    assert unquote(b"%5Cx41\\n") == b"\\x41\\n"

@@ -171,3 +171,9 @@ def test_a_snatch_is_a_finished_download_whatever_the_event(store, clock, event,
     clock.now += 1000
     again = store.announce(1, ann(left=0, event="completed"), rules=RULES)
     assert again.credit.snatched is (not snatched and event != "stopped")
+
+
+def test_a_first_announce_that_leaves_no_peer_leaves_no_empty_swarm(store):
+    store.announce(1, ann(event="stopped"), rules=RULES)
+    store.announce(2, ann(may_leech=False, leech_refusal="Downloading disabled"), rules=RULES)
+    assert store._swarms == {}
