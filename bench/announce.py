@@ -970,7 +970,7 @@ def wait_for_flushes(prefixes: list[str], timeout: float = 60.0) -> bool:
     deadline, quiet = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         pending = sum(
-            client.exists(f"{p}:tracker:credits") + client.scard(f"{p}:tracker:batches")
+            client.exists(f"{p}:tracker:credit-log") + client.scard(f"{p}:tracker:batches")
             for p in prefixes
         )
         quiet = quiet + 1 if pending == 0 else 0

@@ -10,11 +10,17 @@ Redis layout (``P`` is the key prefix):
 - ``P:peers:<torrent_id>`` hash: field = member_id (4 bytes BE) + peer_id (20), value = packed
   :class:`PeerState` (:func:`pack_state`). The authoritative last state of every peer.
 - ``P:counts`` hash: ``<torrent_id>:s`` / ``<torrent_id>:l`` seeders and leechers.
-- ``P:credits`` hash: ``<member_id>:<torrent_id>:u|d|s|c`` uploaded, downloaded (bytes), seeding
-  seconds, snatched flag: what the statistics flush has not taken yet.
+- ``P:credit-log`` list: what the statistics flush has not taken yet, one item per applied
+  batch: concatenated 29-byte credit records (``_CREDIT``: member_id, torrent_id, uploaded and
+  downloaded bytes, seeding seconds, snatched flag). The flush sums them per (member, torrent).
 - ``P:dirty`` set: torrent ids whose counts changed since the last flush.
-- ``P:peerlog`` stream: one entry per applied batch (``node`` + the changed peers) for the
-  other processes to replay; entries older than ``LOG_SECONDS`` are trimmed (``MINID``).
+- ``P:peerlog`` stream: one entry per applied batch, fields ``node`` and ``d`` (the changed
+  peers as concatenated records: torrent_id, hash field, new packed state; see
+  :func:`iter_log_records`), for the other processes to replay; entries older than
+  ``LOG_SECONDS`` are trimmed (``MINID``).
+
+Each batch costs Redis one small item per list and stream whatever its size, so the credit
+accounting and replication cost little beyond the per-peer compare-and-set.
 
 The batch script is a compare-and-set per peer: a change applies only if the stored state is
 still the one this process based it on. A conflict (another process changed the peer in
@@ -49,18 +55,21 @@ LOG_SECONDS = 120
 CHUNK = 500  # changes per script call (the log entry's unpack() takes 2 values per change)
 
 # ARGV: prefix, node, log retention (seconds), then one packed change per argument (see
-# ``_pack_change``); Redis's Lua ``struct`` library decodes it, so redis-py encodes one bytes
-# argument per change.
+# ``_pack_change``), which Redis's Lua ``struct`` library decodes. A change starts with its
+# replication record (torrent id, hash field, new state), so an applied change's log record is
+# a prefix of its argument; its credit record (``_CREDIT``) is passed through as bytes. The
+# script adds one list item of concatenated credit records and one log entry per call.
 _BATCH_SCRIPT = """
 local p = ARGV[1]
 local conflicts = {}
 local log = {}
+local credits = {}
 local counts = {}  -- seeder/leecher deltas and dirty torrents, applied once per batch
 local dirty = {}
 for r = 4, #ARGV do
-  local tid, field, dseed, dleech, snatch, base, new, up, down, seed =
-    struct.unpack('>I4c24BBBBc0Bc0sss', ARGV[r])
-  dseed, dleech = dseed - 1, dleech - 1
+  local arg = ARGV[r]
+  local tid, field, new, dseed, dleech, snatch, base, credit =
+    struct.unpack('>I4c24Bc0BBBBc0Bc0', arg)
   local hkey = p .. ':peers:' .. tid
   local cur = base
   if base == '' and new ~= '' then
@@ -76,17 +85,12 @@ for r = 4, #ARGV do
     conflicts[#conflicts + 1] = r - 3
     conflicts[#conflicts + 1] = cur
   else
-    local ck = struct.unpack('>I4', field) .. ':' .. tid
+    dseed, dleech = dseed - 1, dleech - 1
     if dseed ~= 0 then counts[tid .. ':s'] = (counts[tid .. ':s'] or 0) + dseed end
     if dleech ~= 0 then counts[tid .. ':l'] = (counts[tid .. ':l'] or 0) + dleech end
     if dseed ~= 0 or dleech ~= 0 or snatch == 1 then dirty[tid] = true end
-    if up ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':u', up) end
-    if down ~= '0' then redis.call('HINCRBY', p .. ':credits', ck .. ':d', down) end
-    -- even 0 for a peer in the swarm: the flush records that the member was seen there
-    if seed ~= '0' or new ~= '' then redis.call('HINCRBY', p .. ':credits', ck .. ':s', seed) end
-    if snatch == 1 then redis.call('HSET', p .. ':credits', ck .. ':c', 1) end
-    log[#log + 1] = tid .. ':' .. field
-    log[#log + 1] = new
+    if credit ~= '' then credits[#credits + 1] = credit end
+    log[#log + 1] = string.sub(arg, 1, 29 + #new)
   end
 end
 for name, delta in pairs(counts) do
@@ -95,11 +99,13 @@ end
 local tids = {}
 for tid in pairs(dirty) do tids[#tids + 1] = tid end
 if #tids > 0 then redis.call('SADD', p .. ':dirty', unpack(tids)) end
+if #credits > 0 then redis.call('RPUSH', p .. ':credit-log', table.concat(credits)) end
 if #log > 0 then
   -- Keep LOG_SECONDS of history (stream ids are milliseconds): bounded in time, not entries.
   local now = redis.call('TIME')
   local oldest = (tonumber(now[1]) - tonumber(ARGV[3])) * 1000
-  redis.call('XADD', p .. ':peerlog', 'MINID', '~', oldest, '*', 'node', ARGV[2], unpack(log))
+  redis.call('XADD', p .. ':peerlog', 'MINID', '~', oldest, '*', 'node', ARGV[2],
+    'd', table.concat(log))
 end
 return conflicts
 """
@@ -111,27 +117,44 @@ local f = {}
 for i = 1, #info, 2 do f[info[i]] = info[i + 1] end
 return {f['last-generated-id'], f['entries-added'], f['entries-added'] - f['length']}
 """
-_CHANGE_HEAD = struct.Struct(">I24sBBBB")  # torrent_id, field, dseed+1, dleech+1, snatch, len
+_LOG_HEAD = struct.Struct(">I24sB")  # torrent_id, hash field, len(new state); then the state
+_COUNTS = struct.Struct(">BBBB")  # dseed + 1, dleech + 1, snatch, len(base state)
+# member_id, torrent_id, uploaded, downloaded (bytes), seeding seconds, snatched (0/1)
+_CREDIT = struct.Struct(">IIQQIB")
 
 
 def _pack_change(ch: Change) -> bytes:
-    """One change as the batch script reads it: torrent id, hash field, seeder and leecher
-    count deltas, snatch flag, the base and new packed states (length-prefixed), then the
-    credited bytes and seconds as NUL-terminated decimals (exact beyond 2**53)."""
+    """One change as the batch script reads it: the replication record (torrent id, hash
+    field, new packed state), the seeder and leecher count deltas, the snatch flag, the base
+    state, then the credit record (length-prefixed; empty when there is nothing to record)."""
     dseed, dleech = _seeder_delta(ch.prev, ch.state)
     base, new, c = pack_state(ch.prev), pack_state(ch.state), ch.credit
-    head = _CHANGE_HEAD.pack(
-        ch.torrent_id, pack_field(ch.key), dseed + 1, dleech + 1, c.snatched, len(base)
+    if c or ch.state is not None:  # even an empty credit: the member was seen in the swarm
+        record = _CREDIT.pack(
+            ch.key[0], ch.torrent_id, c.uploaded, c.downloaded, c.seed_seconds, c.snatched
+        )
+    else:
+        record = b""
+    return b"".join(
+        (
+            _LOG_HEAD.pack(ch.torrent_id, pack_field(ch.key), len(new)),
+            new,
+            _COUNTS.pack(dseed + 1, dleech + 1, c.snatched, len(base)),
+            base,
+            bytes((len(record),)),
+            record,
+        )
     )
-    return b"%s%s%c%s%d\0%d\0%d\0" % (
-        head,
-        base,
-        len(new),
-        new,
-        c.uploaded,
-        c.downloaded,
-        c.seed_seconds,
-    )
+
+
+def iter_log_records(data: bytes):
+    """Decode a log entry's ``d`` value: yields ``(torrent_id, field, packed state)``."""
+    pos, end, head = 0, len(data), _LOG_HEAD.size
+    while pos < end:
+        torrent_id, field, size = _LOG_HEAD.unpack_from(data, pos)
+        pos += head
+        yield torrent_id, field, data[pos : pos + size]
+        pos += size
 
 
 def pack_field(key: PeerKey) -> bytes:
@@ -310,16 +333,12 @@ class RedisPeerSync:
         return trimmed > self._read
 
     def _replay(self, fields: dict[bytes, bytes]) -> int:
-        # redis-py gives a dict: a peer changed twice in one batch keeps its last state.
         if fields.get(b"node") == self.node.encode():
             return 0
         count = 0
-        for name, value in fields.items():
-            if name == b"node":
-                continue
-            tid, _, field = name.partition(b":")
+        for torrent_id, field, value in iter_log_records(fields.get(b"d", b"")):
             key = unpack_field(field)
-            self.store.replicate(int(tid), key, unpack_state(key, value))
+            self.store.replicate(torrent_id, key, unpack_state(key, value))
             count += 1
         return count
 
@@ -347,8 +366,8 @@ def _at(state: PeerState | None) -> float:
 _CLAIM_SCRIPT = """
 local p, batch = ARGV[1], ARGV[2]
 local claimed = 0
-if redis.call('EXISTS', p .. ':credits') == 1 then
-  redis.call('RENAME', p .. ':credits', p .. ':batch:' .. batch .. ':credits')
+if redis.call('EXISTS', p .. ':credit-log') == 1 then
+  redis.call('RENAME', p .. ':credit-log', p .. ':batch:' .. batch .. ':credits')
   claimed = 1
 end
 if redis.call('EXISTS', p .. ':dirty') == 1 then
@@ -388,10 +407,16 @@ class RedisStatsQueue:
         the torrents that changed."""
         base = f"{self.prefix}:batch:{batch_id}"
         credits: dict[tuple[int, int], list[int]] = {}
-        for name, value in self.client.hgetall(f"{base}:credits").items():
-            member, torrent, kind = name.decode().split(":")
-            row = credits.setdefault((int(member), int(torrent)), [0, 0, 0, 0])
-            row["udsc".index(kind)] += int(value)
+        for chunk in self.client.lrange(f"{base}:credits", 0, -1):
+            for member, torrent, up, down, seed, snatched in _CREDIT.iter_unpack(chunk):
+                row = credits.get((member, torrent))
+                if row is None:
+                    credits[member, torrent] = [up, down, seed, snatched]
+                else:
+                    row[0] += up
+                    row[1] += down
+                    row[2] += seed
+                    row[3] |= snatched
         dirty = [int(t) for t in self.client.smembers(f"{base}:dirty")]
         counts = {}
         if dirty:

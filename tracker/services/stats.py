@@ -2,8 +2,14 @@
 
 One transaction per batch, one statement per table: the batch id row (``StatsFlush``, inserted
 with ON CONFLICT DO NOTHING, so a re-run of an applied batch changes nothing), the member ledger,
-the per-member-torrent history (upsert) and the torrent counters. The SQL is standard enough for
-both PostgreSQL and SQLite >= 3.33 (the embedded default).
+the per-member-torrent history (upsert) and the torrent counters. Each statement reads the
+batch's rows from a ``WITH v(...)`` clause (:func:`_rows`): on PostgreSQL one ``bigint[]``
+parameter per column, unnested (a batch of any size is a handful of parameters); elsewhere
+(SQLite >= 3.33, the embedded default) a ``VALUES`` list. Rows of members or torrents deleted
+since the announce match nothing in the joins and are left out.
+
+Sums saturate at the largest BIGINT (:func:`_add`) instead of overflowing: a client that claims
+absurd counters cannot make every later flush fail.
 """
 
 from __future__ import annotations
@@ -14,13 +20,30 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tracker.announce.store import StatsBatch
-from tracker.models import Member, Torrent
+
+MAX_BIGINT = 2**63 - 1
 
 
-def _values(rows: list[tuple], width: int) -> tuple[str, list]:
-    row_sql = "(" + ", ".join(["CAST(%s AS BIGINT)"] * width) + ")"
-    params = [value for row in rows for value in row]
-    return ", ".join([row_sql] * len(rows)), params
+def _rows(columns: tuple[str, ...], rows: list[tuple[int, ...]]) -> tuple[str, list]:
+    """``WITH v(columns) AS (...)`` holding ``rows`` (integers, at most ``MAX_BIGINT``), and
+    its parameters."""
+    names = ", ".join(columns)
+    rows = [tuple(min(value, MAX_BIGINT) for value in row) for row in rows]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(["%s::bigint[]"] * len(columns))
+        return f"WITH v({names}) AS (SELECT * FROM unnest({arrays}))", [
+            list(column) for column in zip(*rows, strict=True)
+        ]
+    one = "(" + ", ".join(["CAST(%s AS BIGINT)"] * len(columns)) + ")"
+    return f"WITH v({names}) AS (VALUES {', '.join([one] * len(rows))})", [
+        value for row in rows for value in row
+    ]
+
+
+def _add(column: str, value: str) -> str:
+    """SQL for ``column + value`` that saturates at ``MAX_BIGINT`` (both non-negative)."""
+    top = MAX_BIGINT
+    return f"CASE WHEN {column} > {top} - {value} THEN {top} ELSE {column} + {value} END"
 
 
 def _insert_batch_row(cursor, batch: StatsBatch, members: int) -> bool:
@@ -34,34 +57,39 @@ def _insert_batch_row(cursor, batch: StatsBatch, members: int) -> bool:
 
 def _update_ledgers(cursor, totals: dict[int, list[int]]) -> None:
     rows = [(member_id, up, down, seed) for member_id, (up, down, seed) in totals.items()]
-    values, params = _values(rows, 4)
+    with_v, params = _rows(("member_id", "up", "down", "seed"), rows)
+    ledger = "reputation_ledger"
     cursor.execute(
-        "UPDATE reputation_ledger SET uploaded = reputation_ledger.uploaded + v.column2,"
-        " downloaded = reputation_ledger.downloaded + v.column3,"
-        " seeding_seconds = reputation_ledger.seeding_seconds + v.column4,"
-        " updated_at = %s"
-        f" FROM (VALUES {values}) AS v WHERE reputation_ledger.member_id = v.column1",
-        [timezone.now(), *params],
+        f"{with_v} UPDATE {ledger} SET uploaded = {_add(ledger + '.uploaded', 'v.up')},"
+        f" downloaded = {_add(ledger + '.downloaded', 'v.down')},"
+        f" seeding_seconds = {_add(ledger + '.seeding_seconds', 'v.seed')},"
+        f" updated_at = %s FROM v WHERE {ledger}.member_id = v.member_id",
+        [*params, timezone.now()],
     )
 
 
 def _upsert_history(cursor, batch: StatsBatch) -> None:
+    rows = [
+        (member_id, torrent_id, up, down, seed, snatched)
+        for (member_id, torrent_id), (up, down, seed, snatched) in batch.credits.items()
+    ]
+    with_v, params = _rows(("member_id", "torrent_id", "up", "down", "seed", "snatched"), rows)
     now = timezone.now()
-    rows = []
-    for (member_id, torrent_id), (up, down, seed, snatched) in batch.credits.items():
-        rows.append((member_id, torrent_id, up, down, seed, now if snatched else None, now, now))
-    one = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+    history = "tracker_torrenthistory"
     cursor.execute(
-        "INSERT INTO tracker_torrenthistory (member_id, torrent_id, uploaded, downloaded,"
+        f"{with_v} INSERT INTO {history} (member_id, torrent_id, uploaded, downloaded,"
         " seed_seconds, completed_at, created_at, updated_at)"
-        f" VALUES {', '.join([one] * len(rows))}"
-        " ON CONFLICT (member_id, torrent_id) DO UPDATE SET"
-        " uploaded = tracker_torrenthistory.uploaded + excluded.uploaded,"
-        " downloaded = tracker_torrenthistory.downloaded + excluded.downloaded,"
-        " seed_seconds = tracker_torrenthistory.seed_seconds + excluded.seed_seconds,"
-        " completed_at = COALESCE(tracker_torrenthistory.completed_at, excluded.completed_at),"
+        " SELECT v.member_id, v.torrent_id, v.up, v.down, v.seed,"
+        " CASE WHEN v.snatched = 1 THEN %s END, %s, %s FROM v"
+        " JOIN tracker_member m ON m.id = v.member_id"
+        " JOIN tracker_torrent t ON t.id = v.torrent_id"
+        " WHERE true ON CONFLICT (member_id, torrent_id) DO UPDATE SET"
+        f" uploaded = {_add(history + '.uploaded', 'excluded.uploaded')},"
+        f" downloaded = {_add(history + '.downloaded', 'excluded.downloaded')},"
+        f" seed_seconds = {_add(history + '.seed_seconds', 'excluded.seed_seconds')},"
+        f" completed_at = COALESCE({history}.completed_at, excluded.completed_at),"
         " updated_at = excluded.updated_at",
-        [value for row in rows for value in row],
+        [*params, now, now, now],
     )
 
 
@@ -72,28 +100,15 @@ def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[i
         (torrent_id, seeders, leechers, int(torrent_id in snatched))
         for torrent_id, (seeders, leechers) in counts.items()
     ]
-    values, params = _values(rows, 4)
+    with_v, params = _rows(("torrent_id", "seeders", "leechers", "snatched"), rows)
     cursor.execute(
-        "UPDATE tracker_torrent SET seeders = v.column2, leechers = v.column3,"
-        " snatches = CASE WHEN v.column4 = 1 THEN (SELECT COUNT(*) FROM tracker_torrenthistory h"
+        f"{with_v} UPDATE tracker_torrent SET seeders = v.seeders, leechers = v.leechers,"
+        " snatches = CASE WHEN v.snatched = 1 THEN (SELECT COUNT(*) FROM tracker_torrenthistory h"
         " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
         " ELSE tracker_torrent.snatches END"
-        f" FROM (VALUES {values}) AS v WHERE tracker_torrent.id = v.column1",
+        " FROM v WHERE tracker_torrent.id = v.torrent_id",
         params,
     )
-
-
-def _drop_vanished(batch: StatsBatch) -> None:
-    """Leave out credits of members or torrents deleted since the announce (hard deletes by
-    the owner), so one vanished row cannot block every later flush."""
-    member_ids = {m for m, _ in batch.credits}
-    torrent_ids = {t for _, t in batch.credits} | set(batch.swarm_counts)
-    members = set(Member.objects.filter(id__in=member_ids).values_list("id", flat=True))
-    torrents = set(Torrent.objects.filter(id__in=torrent_ids).values_list("id", flat=True))
-    batch.credits = {
-        key: row for key, row in batch.credits.items() if key[0] in members and key[1] in torrents
-    }
-    batch.swarm_counts = {t: c for t, c in batch.swarm_counts.items() if t in torrents}
 
 
 def stats_flush(*, batch: StatsBatch) -> bool:
@@ -109,7 +124,6 @@ def stats_flush(*, batch: StatsBatch) -> bool:
         django.db.DatabaseError: the transaction failed and nothing was written; the caller
             keeps the batch and retries it.
     """
-    _drop_vanished(batch)
     totals: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     for (member_id, _), (up, down, seed, _snatched) in batch.credits.items():
         row = totals[member_id]
