@@ -4,6 +4,10 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+# The announce pipeline compiled with Cython (setup.py); the compiler is removed afterwards.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && python setup.py --quiet build_ext --inplace \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* build
 RUN useradd --create-home pbts && chown -R pbts /app
 USER pbts
 EXPOSE 8000

@@ -7,7 +7,7 @@ PORT ?= 8000
 # Debian packages the test suite drives (real tools, real clients).
 TEST_DEBS := mktorrent aria2 python3-libtorrent
 
-.PHONY: run test lint format install test-deps migrate seed worker beat trackerd bench check-deploy clean
+.PHONY: run test lint format install speedups test-deps migrate seed worker beat trackerd bench check-deploy clean
 .PHONY: test-npm contracts check-contracts chain bench-chain
 
 $(BIN)/python:
@@ -18,7 +18,15 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+# The announce pipeline compiled with Cython (setup.py), rebuilt when a source changes.
+SPEEDUP_SOURCES := setup.py $(wildcard tracker/announce/*.py)
+$(VENV)/.speedups: $(VENV)/.installed $(SPEEDUP_SOURCES)
+	$(BIN)/python setup.py --quiet build_ext --inplace --parallel 2
+	touch $@
+
+speedups: $(VENV)/.speedups
+
+install: $(VENV)/.installed $(VENV)/.speedups
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -100,4 +108,5 @@ check-deploy: install
 	  ALLOWED_HOSTS=tracker.example.org $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache build
+	rm -f tracker/announce/*.so

@@ -27,7 +27,8 @@ Redis db 6, 10,000 approved torrents, 2,000 members with passkeys):
    and no (member, torrent) pair repeats, so tracker rules stay at their defaults without
    refusals. Packets are built before the timed window. Every reply is read and classified
    (announce, error message, or lost after 250 ms of silence), so the refusal count is exact.
-3. Targets interleave in rounds (A B C A B C); each is warmed up first (untimed). Printed per
+3. Targets interleave in rounds (A B C A B C); each is warmed up first (untimed), and each
+   timed run starts once no target has statistics waiting for its flusher. Printed per
    target: announces/s, the ratio to opentracker, p50/p99 latency (every 8th reply), the
    server's CPU seconds (process tree, /proc), errors and losses, and the CPU share of the
    busiest load process (a load process near 100% would be the bottleneck: it is not, see the
@@ -336,11 +337,14 @@ def start_trackerd(workdir: Path, target: Target, workers: int) -> base.Server:
 class Bench:
     """Servers, load processes and the interleaved runs."""
 
-    def __init__(self, args: argparse.Namespace, data: base.BenchData, workdir: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, data: base.BenchData, workdir: Path, prefixes: list[str]
+    ) -> None:
         self.args = args
         self.data = data
         self.workdir = workdir
         self.roots = base.service_roots()
+        self.prefixes = prefixes  # the PBTS targets' key prefixes (their flush backlogs)
 
     def load(self, target: Target, seconds: float, round_no: int) -> Run:
         """One run: start the load processes, wait until their packets are built, go."""
@@ -423,6 +427,10 @@ class Bench:
         rows = {t.name: Row(t.name) for t in targets}
         for round_no in range(1, self.args.rounds + 1):
             for target in targets:
+                # One target's statistics backlog must not load Redis and PostgreSQL during
+                # another's run (as in bench/announce.py).
+                if not base.wait_for_flushes(self.prefixes):
+                    print("  (statistics still waiting for a flush after 60 s; measuring anyway)")
                 run = self.load(target, self.args.duration, round_no)
                 rows[target.name].runs.append(run)
                 problems = sum(run.errors.values()) + run.lost + run.other
@@ -605,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.window} in flight each, {args.duration:g} s per run, {args.rounds} rounds",
             flush=True,
         )
-        rows, warmups = Bench(args, data, workdir).run(targets)
+        rows, warmups = Bench(args, data, workdir, prefixes).run(targets)
     finally:
         for target in targets:
             if target.server is not None:

@@ -243,8 +243,14 @@ class TorrentHistory(models.Model):
     and torrent.
     """
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="history")
-    torrent = models.ForeignKey(Torrent, on_delete=models.CASCADE, related_name="history")
+    # No single-column indexes: the unique (member, torrent) and the (torrent, completed_at)
+    # indexes lead with these columns, and every index costs the flush an insert per new row.
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="history", db_index=False
+    )
+    torrent = models.ForeignKey(
+        Torrent, on_delete=models.CASCADE, related_name="history", db_index=False
+    )
     uploaded = models.BigIntegerField(default=0)
     downloaded = models.BigIntegerField(default=0)
     seed_seconds = models.BigIntegerField(default=0)
