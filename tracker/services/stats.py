@@ -95,7 +95,9 @@ def _upsert_history(cursor, batch: StatsBatch) -> None:
 
 def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[int]) -> None:
     """Seeders and leechers of the changed torrents; ``snatches`` is counted again only for
-    torrents with a new snatch in this batch (the count is the history's, once per member)."""
+    torrents with a new snatch in this batch (the count is the history's, once per member).
+    A row whose counts are already right is not rewritten: every rewrite of a torrent row
+    touches each of its indexes (one holds ``seeders``, for browsing)."""
     rows = [
         (torrent_id, seeders, leechers, int(torrent_id in snatched))
         for torrent_id, (seeders, leechers) in counts.items()
@@ -106,7 +108,8 @@ def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[i
         " snatches = CASE WHEN v.snatched = 1 THEN (SELECT COUNT(*) FROM tracker_torrenthistory h"
         " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
         " ELSE tracker_torrent.snatches END"
-        " FROM v WHERE tracker_torrent.id = v.torrent_id",
+        " FROM v WHERE tracker_torrent.id = v.torrent_id AND (v.snatched = 1"
+        " OR tracker_torrent.seeders <> v.seeders OR tracker_torrent.leechers <> v.leechers)",
         params,
     )
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from reputation.models import Ledger
 from tracker.announce.store import StatsBatch
@@ -115,3 +116,22 @@ def test_the_same_flush_runs_on_the_embedded_default_sqlite(tmp_path):
     assert out["ledger"] == [MAX_BIGINT, 40, 60]
     assert out["history"] == [[out["member"], MAX_BIGINT, 40, 60]]
     assert out["torrent"] == [1, 0, 1]
+
+
+def _row_version(torrent: Torrent) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmin::text FROM tracker_torrent WHERE id = %s", [torrent.pk])
+        return cursor.fetchone()[0]
+
+
+def test_a_torrent_whose_counts_did_not_change_is_not_rewritten():
+    member = MemberFactory()
+    torrent = upload_torrent(member)
+    stats_flush(batch=StatsBatch(batch_id="a", swarm_counts={torrent.pk: (2, 3)}))
+    before = _row_version(torrent)
+    stats_flush(batch=StatsBatch(batch_id="b", swarm_counts={torrent.pk: (2, 3)}))
+    assert _row_version(torrent) == before  # same counts: the row was left alone
+    stats_flush(batch=StatsBatch(batch_id="c", swarm_counts={torrent.pk: (2, 4)}))
+    assert _row_version(torrent) != before
+    torrent.refresh_from_db()
+    assert (torrent.seeders, torrent.leechers) == (2, 4)
