@@ -197,6 +197,9 @@ PBTS_MAX_PEERS_PER_MEMBER = env.int("PBTS_MAX_PEERS_PER_MEMBER", default=3)
 PBTS_PEER_TIMEOUT = env.int("PBTS_PEER_TIMEOUT", default=2 * PBTS_ANNOUNCE_INTERVAL + 300)
 # How often announce credits are flushed to the database.
 PBTS_FLUSH_SECONDS = env.float("PBTS_FLUSH_SECONDS", default=3.0)
+# How often torrents' seeders and leechers are written to the database (pages and the API read
+# them there; announce and scrape replies are live). Snatches are written every flush.
+PBTS_COUNTS_SECONDS = env.float("PBTS_COUNTS_SECONDS", default=15.0)
 # How often each process shares its peer changes through Redis and reads the others'.
 PBTS_SYNC_SECONDS = env.float("PBTS_SYNC_SECONDS", default=0.5)
 # Reverse proxies whose X-Forwarded-For is believed (IP addresses); no one else's is.

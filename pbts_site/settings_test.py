@@ -22,6 +22,7 @@ STORAGES = {
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None}}  # noqa: F405
 PBTS_INPROCESS_FLUSH = False
+PBTS_COUNTS_SECONDS = 0.0  # every flush writes counts; tests of the cadence override it
 PBTS_TRACKER_THREAD = False
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

@@ -43,6 +43,7 @@ class Runtime:
     queue: RedisStatsQueue | None = None
     started: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    counts_at: float = float("-inf")  # time.monotonic() of the last flush that wrote counts
 
 
 def build_runtime(*, redis_url: str | None = None, clock=time.time) -> Runtime:
@@ -132,8 +133,18 @@ def snatch_counts(torrent_ids: set[int]) -> dict[int, int]:
     return dict(Torrent.objects.filter(id__in=torrent_ids).values_list("id", "snatches"))
 
 
+def _counts_due(rt: Runtime) -> bool:
+    """Whether this flush also writes torrents' seeders and leechers (at most every
+    ``PBTS_COUNTS_SECONDS``: each rewrite of a torrent row touches all its indexes)."""
+    now = time.monotonic()
+    if now - rt.counts_at < settings.PBTS_COUNTS_SECONDS:
+        return False
+    rt.counts_at = now
+    return True
+
+
 def _flush_memory(rt: Runtime) -> bool:
-    batch = rt.store.take_batch()
+    batch = rt.store.take_batch(with_counts=_counts_due(rt))
     if not batch:
         return False
     try:
@@ -147,7 +158,7 @@ def _flush_redis(rt: Runtime) -> bool:
     assert rt.sync is not None and rt.queue is not None
     if rt.started:  # a process that serves announces pushes its own journal first
         rt.sync.sync()
-    rt.queue.claim()
+    rt.queue.claim(with_counts=_counts_due(rt))
     applied = False
     for batch_id in rt.queue.pending():  # includes batches of a flush that died
         applied |= stats_flush(batch=rt.queue.read(batch_id))

@@ -370,7 +370,7 @@ if redis.call('EXISTS', p .. ':credit-log') == 1 then
   redis.call('RENAME', p .. ':credit-log', p .. ':batch:' .. batch .. ':credits')
   claimed = 1
 end
-if redis.call('EXISTS', p .. ':dirty') == 1 then
+if ARGV[3] == '1' and redis.call('EXISTS', p .. ':dirty') == 1 then
   redis.call('RENAME', p .. ':dirty', p .. ':batch:' .. batch .. ':dirty')
   claimed = 1
 end
@@ -393,10 +393,11 @@ class RedisStatsQueue:
         self.prefix = prefix
         self._claim = client.register_script(_CLAIM_SCRIPT)
 
-    def claim(self) -> str | None:
-        """Move the live credits and dirty set under a new batch id; ``None`` if empty."""
+    def claim(self, *, with_counts: bool = True) -> str | None:
+        """Move the live credits, and the dirty set when ``with_counts``, under a new batch
+        id; ``None`` if nothing was moved."""
         batch_id = uuid.uuid4().hex
-        return batch_id if self._claim(args=[self.prefix, batch_id]) else None
+        return batch_id if self._claim(args=[self.prefix, batch_id, int(with_counts)]) else None
 
     def pending(self) -> list[str]:
         """Batch ids claimed but not marked done (oldest first is not guaranteed)."""

@@ -198,13 +198,16 @@ class MemoryPeerStore:
                 self._drop_if_empty(torrent_id)
         return removed
 
-    def take_batch(self) -> StatsBatch:
-        """Take every accumulated credit and changed swarm count out for a flush."""
+    def take_batch(self, *, with_counts: bool = True) -> StatsBatch:
+        """Take every accumulated credit out for a flush, and the changed swarm counts too
+        when ``with_counts`` (otherwise they keep accumulating for a later batch)."""
         with self._lock:
             batch = StatsBatch(credits=self._credits)
             self._credits = {}
             # A snatch changes the torrent's row too: its counts go with the batch.
             self._dirty.update(t for (_, t), row in batch.credits.items() if row[3])
+            if not with_counts:
+                return batch
             for torrent_id in self._dirty:
                 swarm = self._swarms.get(torrent_id)
                 batch.swarm_counts[torrent_id] = (

@@ -93,6 +93,18 @@ def _upsert_history(cursor, batch: StatsBatch) -> None:
     )
 
 
+def _recount_snatches(cursor, snatched: set[int]) -> None:
+    """``snatches`` of torrents with a new snatch, when the batch carries no counts."""
+    with_v, params = _rows(("torrent_id",), [(torrent_id,) for torrent_id in snatched])
+    cursor.execute(
+        f"{with_v} UPDATE tracker_torrent SET snatches = (SELECT COUNT(*)"
+        " FROM tracker_torrenthistory h"
+        " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
+        " FROM v WHERE tracker_torrent.id = v.torrent_id",
+        params,
+    )
+
+
 def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[int]) -> None:
     """Seeders and leechers of the changed torrents; ``snatches`` is counted again only for
     torrents with a new snatch in this batch (the count is the history's, once per member).
@@ -143,7 +155,11 @@ def stats_flush(*, batch: StatsBatch) -> bool:
             _update_ledgers(cursor, credited)
         if batch.credits:
             _upsert_history(cursor, batch)
+        # One statement on the torrents: counts (with the snatches of snatched ones, which
+        # are among them), or, in a batch without counts, the snatches alone.
+        snatched = {t for (_, t), row in batch.credits.items() if row[3]}
         if batch.swarm_counts:
-            snatched = {t for (_, t), row in batch.credits.items() if row[3]}
             _update_torrents(cursor, batch.swarm_counts, snatched)
+        elif snatched:
+            _recount_snatches(cursor, snatched)
     return True

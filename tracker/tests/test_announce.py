@@ -334,3 +334,30 @@ def test_flush_recounts_snatches_only_for_torrents_with_a_new_snatch(client, swa
     tracking.flush_now()
     torrent.refresh_from_db()
     assert (torrent.snatches, torrent.seeders, torrent.leechers) == (1, 2, 1)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "in-process"])
+def test_counts_are_written_every_counts_seconds_and_snatches_every_flush(
+    client, swarm, clock, monkeypatch, shared
+):
+    torrent, seeder, leecher = swarm
+    if not shared:
+        monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url="", clock=clock))
+    with override_settings(PBTS_COUNTS_SECONDS=3600):
+        announce(client, seeder, torrent, left=0)
+        announce(client, leecher, torrent, left=10, peer=b"-TR4060-leech")
+        tracking.flush_now()  # the first flush writes counts
+        torrent.refresh_from_db()
+        assert (torrent.seeders, torrent.leechers, torrent.snatches) == (1, 1, 0)
+        clock.now += 1000
+        announce(client, leecher, torrent, left=0, event="completed", peer=b"-TR4060-leech")
+        announce(client, MemberFactory(), torrent, left=10, peer=b"-TR4060-other")
+        tracking.flush_now()
+        torrent.refresh_from_db()
+        # Counts wait for their cadence; the snatch and the credit do not.
+        assert (torrent.seeders, torrent.leechers, torrent.snatches) == (1, 1, 1)
+        assert TorrentHistory.objects.filter(completed_at__isnull=False).count() == 1
+        tracking.runtime().counts_at -= 3600  # the cadence comes round
+        tracking.flush_now()
+        torrent.refresh_from_db()
+        assert (torrent.seeders, torrent.leechers, torrent.snatches) == (2, 1, 1)
