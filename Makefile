@@ -19,7 +19,7 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 	touch $@
 
 # The announce pipeline compiled with Cython (setup.py), rebuilt when a source changes.
-SPEEDUP_SOURCES := setup.py $(wildcard tracker/announce/*.py)
+SPEEDUP_SOURCES := setup.py $(wildcard tracker/announce/*.py) tracker/trackerd.py
 $(VENV)/.speedups: $(VENV)/.installed $(SPEEDUP_SOURCES)
 	$(BIN)/python setup.py --quiet build_ext --inplace --parallel 2
 	touch $@
@@ -109,4 +109,4 @@ check-deploy: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache build
-	rm -f tracker/announce/*.so
+	rm -f tracker/announce/*.so tracker/*.so

@@ -23,4 +23,6 @@ def refuse_stale_compiled_modules(folder: Path) -> None:
             )
 
 
-refuse_stale_compiled_modules(Path(__file__).parent)
+# This package and its parent (``tracker/trackerd.py`` is compiled too).
+for _folder in (Path(__file__).parent, Path(__file__).parent.parent):
+    refuse_stale_compiled_modules(_folder)

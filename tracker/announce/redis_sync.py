@@ -52,12 +52,13 @@ _FIELD = struct.Struct(">I")
 MAX_RETRIES = 5
 # History kept in the replication log; a process that falls further behind reloads.
 LOG_SECONDS = 120
-CHUNK = 500  # changes per script call (the log entry's unpack() takes 2 values per change)
+CHUNK = 2000  # changes per script call: bounds how long one call holds Redis
 
-# ARGV: prefix, node, log retention (seconds), then one packed change per argument (see
-# ``_pack_change``), which Redis's Lua ``struct`` library decodes. A change starts with its
+# ARGV: prefix, node, log retention (seconds), then the batch's changes packed back to back
+# (see ``_pack_change``) in ONE argument, which Redis's Lua ``struct`` library walks (so
+# redis-py encodes four values per call, not one per change). A change starts with its
 # replication record (torrent id, hash field, new state), so an applied change's log record is
-# a prefix of its argument; its credit record (``_CREDIT``) is passed through as bytes. The
+# a slice of the argument; its credit record (``_CREDIT``) is passed through as bytes. The
 # script adds one list item of concatenated credit records and one log entry per call.
 _BATCH_SCRIPT = """
 local p = ARGV[1]
@@ -66,10 +67,13 @@ local log = {}
 local credits = {}
 local counts = {}  -- seeder/leecher deltas and dirty torrents, applied once per batch
 local dirty = {}
-for r = 4, #ARGV do
-  local arg = ARGV[r]
-  local tid, field, new, dseed, dleech, snatch, base, credit =
-    struct.unpack('>I4c24Bc0BBBBc0Bc0', arg)
+local changes, pos, r = ARGV[4], 1, 0
+while pos <= #changes do
+  r = r + 1
+  local at = pos
+  local tid, field, new, dseed, dleech, snatch, base, credit
+  tid, field, new, dseed, dleech, snatch, base, credit, pos =
+    struct.unpack('>I4c24Bc0BBBBc0Bc0', changes, pos)
   local hkey = p .. ':peers:' .. tid
   local cur = base
   if base == '' and new ~= '' then
@@ -82,7 +86,7 @@ for r = 4, #ARGV do
     if cur == base and new ~= '' then redis.call('HSET', hkey, field, new) end
   end
   if cur ~= base then
-    conflicts[#conflicts + 1] = r - 3
+    conflicts[#conflicts + 1] = r
     conflicts[#conflicts + 1] = cur
   else
     dseed, dleech = dseed - 1, dleech - 1
@@ -90,7 +94,7 @@ for r = 4, #ARGV do
     if dleech ~= 0 then counts[tid .. ':l'] = (counts[tid .. ':l'] or 0) + dleech end
     if dseed ~= 0 or dleech ~= 0 or snatch == 1 then dirty[tid] = true end
     if credit ~= '' then credits[#credits + 1] = credit end
-    log[#log + 1] = string.sub(arg, 1, 29 + #new)
+    log[#log + 1] = string.sub(changes, at, at + 28 + #new)
   end
 end
 for name, delta in pairs(counts) do
@@ -261,7 +265,7 @@ class RedisPeerSync:
     # --- push ---------------------------------------------------------------------------
 
     def _args(self, changes: list[Change]) -> list:
-        return [self.prefix, self.node, LOG_SECONDS, *map(_pack_change, changes)]
+        return [self.prefix, self.node, LOG_SECONDS, b"".join(map(_pack_change, changes))]
 
     def _resettle(self, ch: Change, stored: PeerState | None) -> Change | None:
         """Settle a conflicting change again against the stored state; ``None`` if nothing
