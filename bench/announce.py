@@ -14,7 +14,9 @@ What it does, every run (re-runnable; it owns the PostgreSQL database ``pbts_ben
 db 6, which it empties at start and at the end):
 
 1. Data: 10,000 approved torrents, 2,000 members with passkeys and ledgers, the ``-TR4`` client
-   prefix (created once, reused afterwards); the auth cache is warmed for every PBTS server.
+   prefix (created once, reused afterwards); what earlier runs' flushes wrote (history rows,
+   torrents' counters) is emptied and ``tracker_torrent`` vacuumed; the auth cache is warmed for
+   every PBTS server.
 2. Servers, each on a free 127.0.0.1 port: opentracker (whitelist of the same 10,000
    info_hashes, path ``/announce``), the Django view under gunicorn (2 workers x 4 threads),
    and ``manage.py trackerd --workers 1`` and ``--workers 2`` when that command exists. Every
@@ -306,13 +308,27 @@ def _ensure_torrents(count: int, uploader_id: int) -> list[str]:
 
 
 def ensure_bench_data() -> BenchData:
-    """Create (once) and return the bench torrents, members and client prefix; idempotent."""
+    """Create (once) and return the bench torrents, members and client prefix; idempotent.
+    Every run starts from the same statistics state (:func:`reset_statistics`)."""
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
     members = _ensure_members(MEMBERS)
     hashes = _ensure_torrents(TORRENTS, uploader_id=members[0][0])
+    reset_statistics()
     return BenchData(info_hashes=hashes, passkeys=[passkey for _, passkey in members])
+
+
+def reset_statistics() -> None:
+    """Empty what earlier runs' flushes wrote (history rows, applied batch ids, torrents'
+    counters) and vacuum, so a run neither inherits a larger history table nor the dead rows
+    of the torrents' count updates."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE tracker_torrenthistory, tracker_statsflush")
+        cursor.execute("UPDATE tracker_torrent SET seeders = 0, leechers = 0, snatches = 0")
+        cursor.execute("VACUUM ANALYZE tracker_torrent")
 
 
 def reset_redis() -> None:
