@@ -35,6 +35,7 @@ def _check(swarm: Swarm, model: dict) -> None:
         assert len(swarm.index) == len(model)
     for pool in (swarm.seeds, swarm.leeches):
         assert pool.no_addr == sum(not pool.has_addr(s) for s in range(pool.n))
+        assert bytes(pool.members) == b"".join(pool.key(s)[:4] for s in range(pool.n))
 
 
 @pytest.mark.parametrize("size", [20, INDEX_FROM * 3])
@@ -68,6 +69,15 @@ def test_member_counts_and_presence_see_only_aligned_records():
     assert swarm.count_member(7) == 1 and swarm.count_member(1) == 1
     assert swarm.member_presence(7) == (True, False)
     assert swarm.member_presence(1) == (False, True)
+    # Member ids 0x0100 and 0x0200 side by side hold 0x00000200 across their boundary.
+    pair = Swarm()
+    for member_id in (0x0100, 0x0200):
+        peer_id = bytes([member_id >> 8]) * 20
+        pair.put(PeerState(member_id, peer_id, b"\1" * 6, b"", 0, 0, 5, "", 1.0))
+    assert bytes(pair.leeches.members).find((0x02000000).to_bytes(4, "little")) == 2
+    assert pair.count_member(0x02000000) == 0
+    assert pair.member_presence(0x02000000) == (False, False)
+    assert pair.count_member(0x0200) == 1
 
 
 def test_selection_never_returns_the_peer_itself_and_skips_ipv6_only_peers():
