@@ -53,15 +53,8 @@ def send(client: ChainClient, contract: Contract, function: str, *args: Any) -> 
 
 
 def deploy(client: ChainClient, name: str, *args: Any) -> tuple[Contract, int]:
-    signed = client.prepare(
-        to=None,
-        data=client.deploy_data(name, *args),
-        nonce=client.nonce(),
-        chain_id=client.chain_id(),
-    )
-    client.send_raw(signed.raw)
-    receipt = client.wait_receipt(signed.tx_hash, timeout=30)
-    return client.contract(name, receipt.contract_address), receipt.gas_used
+    contract, receipt = client.deploy(name, *args)
+    return contract, receipt.gas_used
 
 
 def ids(n: int) -> list[bytes]:

@@ -378,6 +378,23 @@ class ChainClient:
                 return bytes(Web3.keccak(raw))
             raise error from None
 
+    def deploy(self, name: str, *args: Any, timeout: float = 30.0) -> tuple[Contract, Receipt]:
+        """Deploy contract ``name`` with constructor ``args`` from this client's account and
+        wait for it (at most ``timeout`` seconds); for development chains, tests and benches
+        (the site's own deployments go through ``chain.services.deploy``, which journals).
+
+        Raises:
+            TransactionReverted: the deployment reverted.
+            TransactionPending: not mined in time.
+        """
+        data = self.deploy_data(name, *args)
+        signed = self.prepare(to=None, data=data, nonce=self.nonce(), chain_id=self.chain_id())
+        self.send_raw(signed.raw)
+        receipt = self.wait_receipt(signed.tx_hash, timeout=timeout)
+        if not receipt.ok or receipt.contract_address is None:
+            raise TransactionReverted(f"deployment of {name}")
+        return self.contract(name, receipt.contract_address), receipt
+
     def deploy_data(self, name: str, *args: Any) -> bytes:
         """Init code deploying contract ``name``: its bytecode then the ABI-encoded
         constructor ``args``."""

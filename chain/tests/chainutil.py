@@ -35,17 +35,7 @@ def transact(
 
 def deploy(client: ChainClient, name: str, *args: Any) -> Contract:
     """Deploy contract ``name`` from ``client``'s account."""
-    signed = client.prepare(
-        to=None,
-        data=client.deploy_data(name, *args),
-        nonce=client.nonce(),
-        chain_id=client.chain_id(),
-    )
-    client.send_raw(signed.raw)
-    receipt = client.wait_receipt(signed.tx_hash, timeout=10)
-    assert receipt.ok
-    raw = client.w3.eth.get_transaction_receipt(signed.tx_hash)
-    return client.contract(name, raw["contractAddress"])
+    return client.deploy(name, *args, timeout=10)[0]
 
 
 def events(contract: Contract, receipt: Receipt, name: str) -> list[dict[str, Any]]:
