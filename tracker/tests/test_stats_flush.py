@@ -82,12 +82,16 @@ credits = {(member.pk, torrent.pk): [2**64 - 2, 40, 60, 1], (gone_id, torrent.pk
 counts = {torrent.pk: (1, 0)}
 first = stats_flush(batch=StatsBatch(batch_id="b1", credits=credits, swarm_counts=counts))
 again = stats_flush(batch=StatsBatch(batch_id="b1", credits=credits))
+other = MemberFactory()
+# A batch without counts (they are due every PBTS_COUNTS_SECONDS): the snatch alone is counted.
+snatch_only = StatsBatch(batch_id="b2", credits={(other.pk, torrent.pk): [0, 0, 0, 1]})
+third = stats_flush(batch=snatch_only)
 ledger = Ledger.objects.get(member=member)
 fields = ("member_id", "uploaded", "downloaded", "seed_seconds")
 history = list(TorrentHistory.objects.values_list(*fields))
 torrent.refresh_from_db()
 print(json.dumps({
-    "first": first, "again": again, "member": member.pk,
+    "first": first, "again": again, "third": third, "member": member.pk,
     "ledger": [ledger.uploaded, ledger.downloaded, ledger.seeding_seconds],
     "history": history, "torrent": [torrent.seeders, torrent.leechers, torrent.snatches],
 }))
@@ -112,10 +116,11 @@ def test_the_same_flush_runs_on_the_embedded_default_sqlite(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (out["first"], out["again"]) == (True, False)
+    assert (out["first"], out["again"], out["third"]) == (True, False, True)
     assert out["ledger"] == [MAX_BIGINT, 40, 60]
-    assert out["history"] == [[out["member"], MAX_BIGINT, 40, 60]]
-    assert out["torrent"] == [1, 0, 1]
+    assert [out["member"], MAX_BIGINT, 40, 60] in out["history"]
+    assert len(out["history"]) == 2
+    assert out["torrent"] == [1, 0, 2]  # counts from b1; snatches recounted by b2
 
 
 def _row_version(torrent: Torrent) -> str:
