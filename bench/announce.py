@@ -839,8 +839,17 @@ class Row:
 
     @property
     def services_cpu(self) -> float:
-        """Redis + PostgreSQL CPU seconds over all runs."""
+        """Redis + PostgreSQL + the target's Celery flusher: CPU seconds over all runs."""
         return sum(r.services_cpu for r in self.runs)
+
+    @property
+    def wrk_cpu(self) -> float:
+        """wrk's CPU seconds over all runs."""
+        return sum(r.wrk_cpu for r in self.runs)
+
+    def per_announce(self, seconds: float) -> str:
+        """``seconds`` of CPU over all runs as microseconds per announce (a table cell)."""
+        return f"{1e6 * seconds / self.requests:.0f}" if self.requests else "-"
 
     @property
     def sample(self) -> SampleResult:
@@ -1230,6 +1239,8 @@ TABLE_HEAD = (
     "server CPU s",
     "CPU us/announce",
     "redis+pg+celery CPU s",
+    "redis+pg+celery us/announce",
+    "wrk us/announce",
     "refused (sampled)",
     "wrk errors",
     "closed by server",
@@ -1255,8 +1266,10 @@ def table_rows(rows: list[Row]) -> list[tuple[str, ...]]:
                 f"{row.p50_ms:.2f}",
                 f"{row.p99_ms:.2f}",
                 f"{row.cpu:.1f}",
-                f"{1e6 * row.cpu / row.requests:.0f}" if row.requests else "-",
+                row.per_announce(row.cpu),
                 f"{row.services_cpu:.1f}",
+                row.per_announce(row.services_cpu),
+                row.per_announce(row.wrk_cpu),
                 _refusal_cell(row),
                 str(row.errors),
                 str(row.read_errors),
@@ -1428,9 +1441,10 @@ def write_doc(cfg: Config, load: LoadResult, mem: MemoryResult, elapsed: float) 
         "http.client and decoded with fastbencode; failures and malformed replies counted.",
         "- *server CPU*: utime+stime of the server process tree during the runs (/proc); "
         "*redis+pg+celery CPU*: the same for the machine's Redis and PostgreSQL (what the "
-        "server asks of them, plus anything else running) and the target's Celery worker. "
-        "*vs opentracker*: ratio of announces/s in the "
-        "same mode.",
+        "server asks of them, plus anything else running) and the target's Celery worker; "
+        "*us/announce*: those seconds, and wrk's, over the announces answered, so the three "
+        "columns show how the 2 cores were shared per announce. "
+        "*vs opentracker*: ratio of announces/s in the same mode.",
         "",
         "## Throughput",
         "",
