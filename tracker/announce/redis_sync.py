@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import redis
 
-from tracker.announce.store import Change, MemoryPeerStore, StatsBatch
+from tracker.announce.store import Change, MemoryPeerStore, StatsBatch, add_credit
 from tracker.announce.swarm import EVENTS, Credit, PeerKey, PeerState, Rules, settle
 
 log = logging.getLogger(__name__)
@@ -413,15 +413,8 @@ class RedisStatsQueue:
         base = f"{self.prefix}:batch:{batch_id}"
         credits: dict[tuple[int, int], list[int]] = {}
         for chunk in self.client.lrange(f"{base}:credits", 0, -1):
-            for member, torrent, up, down, seed, snatched in _CREDIT.iter_unpack(chunk):
-                row = credits.get((member, torrent))
-                if row is None:
-                    credits[member, torrent] = [up, down, seed, snatched]
-                else:
-                    row[0] += up
-                    row[1] += down
-                    row[2] += seed
-                    row[3] |= snatched
+            for member, torrent, *row in _CREDIT.iter_unpack(chunk):
+                add_credit(credits, (member, torrent), row)
         dirty = [int(t) for t in self.client.smembers(f"{base}:dirty")]
         counts = {}
         if dirty:

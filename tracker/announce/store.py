@@ -42,6 +42,19 @@ class StatsBatch:
         return bool(self.credits or self.swarm_counts)
 
 
+def add_credit(credits: dict[StatsKey, list[int]], key: StatsKey, row: tuple | list) -> None:
+    """Add one ``[uploaded, downloaded, seed_seconds, snatched]`` row to ``credits[key]`` (the
+    one place credit rows are summed: in a store, and when a Redis batch is read)."""
+    total = credits.get(key)
+    if total is None:
+        credits[key] = list(row)
+        return
+    total[0] += row[0]
+    total[1] += row[1]
+    total[2] += row[2]
+    total[3] |= row[3]
+
+
 @dataclass(slots=True)
 class Change:
     """One change to a peer, journaled for sharing through Redis: ``prev`` is the state this
@@ -153,13 +166,8 @@ class MemoryPeerStore:
             return swarm.get(key) if swarm else None
 
     def _add_credit(self, key: StatsKey, credit: Credit) -> None:
-        row = self._credits.get(key)
-        if row is None:
-            row = self._credits[key] = [0, 0, 0, 0]
-        row[0] += credit.uploaded
-        row[1] += credit.downloaded
-        row[2] += credit.seed_seconds
-        row[3] |= int(credit.snatched)
+        row = (credit.uploaded, credit.downloaded, credit.seed_seconds, int(credit.snatched))
+        add_credit(self._credits, key, row)
 
     def counts(self, torrent_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
         """``{torrent_id: (seeders, leechers)}`` for the given torrents (zeros if none)."""
@@ -219,10 +227,6 @@ class MemoryPeerStore:
     def return_batch(self, batch: StatsBatch) -> None:
         """Put a batch whose flush failed back, so nothing is lost (merged with new credit)."""
         with self._lock:
-            for key, (up, down, seed, snatched) in batch.credits.items():
-                row = self._credits.setdefault(key, [0, 0, 0, 0])
-                row[0] += up
-                row[1] += down
-                row[2] += seed
-                row[3] |= snatched
+            for key, row in batch.credits.items():
+                add_credit(self._credits, key, row)
             self._dirty.update(batch.swarm_counts)

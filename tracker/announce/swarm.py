@@ -156,11 +156,12 @@ class _Pool:
         return self.n - 1
 
     def set(self, slot: int, record: bytes, addr: bytes) -> None:
+        """Replace the peer at ``slot`` by a new state of the same peer (its member_id, and so
+        its ``members`` entry, stays)."""
         at = slot * RECORD_SIZE
         self.no_addr += (addr is _NO_ADDR) - (not self.records[at + RECORD_SIZE - 1] & 1)
         self.records[at : at + RECORD_SIZE] = record
         self.addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE] = addr
-        self.members[slot * MEMBER_SIZE : (slot + 1) * MEMBER_SIZE] = record[_KEY_AT:_MEMBER_END]
 
     def key(self, slot: int) -> bytes:
         at = slot * RECORD_SIZE

@@ -22,6 +22,11 @@ from django.utils import timezone
 from tracker.announce.store import StatsBatch
 
 MAX_BIGINT = 2**63 - 1
+# A torrent's snatches: its members' completed histories (once per member and torrent).
+_SNATCH_COUNT = (
+    "(SELECT COUNT(*) FROM tracker_torrenthistory h"
+    " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
+)
 
 
 def _rows(columns: tuple[str, ...], rows: list[tuple[int, ...]]) -> tuple[str, list]:
@@ -97,9 +102,7 @@ def _recount_snatches(cursor, snatched: set[int]) -> None:
     """``snatches`` of torrents with a new snatch, when the batch carries no counts."""
     with_v, params = _rows(("torrent_id",), [(torrent_id,) for torrent_id in snatched])
     cursor.execute(
-        f"{with_v} UPDATE tracker_torrent SET snatches = (SELECT COUNT(*)"
-        " FROM tracker_torrenthistory h"
-        " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
+        f"{with_v} UPDATE tracker_torrent SET snatches = {_SNATCH_COUNT}"
         " FROM v WHERE tracker_torrent.id = v.torrent_id",
         params,
     )
@@ -117,8 +120,7 @@ def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[i
     with_v, params = _rows(("torrent_id", "seeders", "leechers", "snatched"), rows)
     cursor.execute(
         f"{with_v} UPDATE tracker_torrent SET seeders = v.seeders, leechers = v.leechers,"
-        " snatches = CASE WHEN v.snatched = 1 THEN (SELECT COUNT(*) FROM tracker_torrenthistory h"
-        " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
+        f" snatches = CASE WHEN v.snatched = 1 THEN {_SNATCH_COUNT}"
         " ELSE tracker_torrent.snatches END"
         " FROM v WHERE tracker_torrent.id = v.torrent_id AND (v.snatched = 1"
         " OR tracker_torrent.seeders <> v.seeders OR tracker_torrent.leechers <> v.leechers)",
