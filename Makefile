@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # Debian packages the test suite drives (real tools, real clients).
-TEST_DEBS := mktorrent aria2 python3-libtorrent
+TEST_DEBS := mktorrent aria2 python3-libtorrent chromium
 
 .PHONY: run test lint format install speedups test-deps migrate seed worker beat trackerd bench check-deploy clean
 .PHONY: test-npm contracts check-contracts chain bench-chain
