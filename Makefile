@@ -7,7 +7,7 @@ PORT ?= 8000
 # Debian packages the test suite drives (real tools, real clients).
 TEST_DEBS := mktorrent aria2 python3-libtorrent chromium
 
-.PHONY: run test lint format install speedups test-deps migrate seed worker beat trackerd bench check-deploy clean
+.PHONY: run test test-compiled lint format install speedups test-deps migrate seed worker beat trackerd bench check-deploy clean
 .PHONY: test-npm contracts check-contracts chain bench-chain
 
 $(BIN)/python:
@@ -18,15 +18,26 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# The announce pipeline compiled with Cython (setup.py), rebuilt when a source changes.
-SPEEDUP_SOURCES := setup.py $(wildcard tracker/announce/*.py) tracker/trackerd.py
-$(VENV)/.speedups: $(VENV)/.installed $(SPEEDUP_SOURCES)
-	$(BIN)/python setup.py --quiet build_ext --inplace --parallel 2
-	touch $@
+# Compiled modules beside their sources, left by the old in-place build: they would shadow the
+# sources (and refuse to load, tracker/speedups.py), so install and speedups delete them.
+INPLACE_SO := tracker/announce/*.so tracker/*.so
 
-speedups: $(VENV)/.speedups
+# The announce pipeline compiled with Cython (setup.py) into build/speedups/, out of the source
+# tree: it runs only with PBTS_SPEEDUPS=1 (deployment, bench, test-compiled); `make run` and
+# `make test` run the sources and need no compiler. Always runs setup.py, which recompiles only
+# what changed (a no-op takes ~1 s), so a deleted build file is never hidden by a stamp.
+speedups: $(VENV)/.installed
+	rm -f $(INPLACE_SO)
+	$(BIN)/python setup.py --quiet build_ext --parallel 2
 
-install: $(VENV)/.installed $(VENV)/.speedups
+install: $(VENV)/.installed
+	@rm -f $(INPLACE_SO)
+
+# Local settings of the checkout (DEBUG=true and a generated SECRET_KEY; git-ignored), so that
+# every manage.py command works after `make run` with nothing exported. Never overwritten; only
+# `make run` writes it (a deployment sets DEBUG and SECRET_KEY in its own environment).
+.env:
+	$(PYTHON) scripts/local_env.py .env
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -35,12 +46,11 @@ seed: migrate
 	$(BIN)/python manage.py seed
 	$(BIN)/python manage.py ensure_owner
 
-# Embedded default: SQLite, in-process cache and peer store, Celery tasks inline. runserver
-# serves no UDP, so downloaded .torrent files list no udp:// URL (PBTS_UDP_PORT=0).
-run: export DEBUG ?= true
+# Embedded default: SQLite, in-process cache and peer store, Celery tasks inline (DEBUG comes
+# from .env). runserver serves no UDP, so downloaded .torrent files list no udp:// URL.
 run: export PBTS_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: export PBTS_UDP_PORT ?= 0
-run: seed
+run: .env seed
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	exec $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
 
@@ -56,6 +66,13 @@ test-npm: node_modules/.package-lock.json
 
 test: install test-deps test-npm
 	$(BIN)/pytest
+
+# The announce tests once more against the compiled build (.ci/run, after `make test`);
+# test_compiled.py checks that the compiled modules really are the ones loaded.
+ANNOUNCE_TESTS := tracker/announce tracker/tests/test_trackerd.py tracker/tests/test_announce.py \
+  tracker/tests/test_stats_flush.py
+test-compiled: install speedups test-deps
+	PBTS_SPEEDUPS=1 $(BIN)/pytest $(ANNOUNCE_TESTS)
 
 # Recompile contracts/*.sol into contracts/artifacts/ (commit the result).
 contracts: test-npm
@@ -99,7 +116,8 @@ TRACKERD_WORKERS ?= 1
 trackerd: install
 	$(BIN)/python manage.py trackerd --host 127.0.0.1 --port $(TRACKERD_PORT) --workers $(TRACKERD_WORKERS)
 
-bench: install
+# The compiled build is measured (the bench scripts give their servers PBTS_SPEEDUPS=1).
+bench: install speedups
 	bash scripts/apt-install.sh opentracker wrk
 	$(BIN)/python bench/announce.py
 
@@ -109,4 +127,4 @@ check-deploy: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache build
-	rm -f tracker/announce/*.so tracker/*.so
+	rm -f $(INPLACE_SO)

@@ -14,15 +14,19 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(str(BASE_DIR / ".env"))
+# Local settings: `.env` beside manage.py (written by `make run` for the embedded default), or
+# the file PBTS_ENV_FILE names. Variables already in the environment win over the file.
+ENV_FILE = Path(env.str("PBTS_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    env.read_env(str(ENV_FILE))
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set: run `make run` once (it writes a local .env with DEBUG=true and"
+        " a generated key), or set SECRET_KEY in the environment or in .env (.env.example)."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -11,6 +11,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("PBTS_CACHE_PREFIX", f"pbts-test-{os.getpid()}")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("PBTS_SECURE", "false")
+# A checkout's local .env (written by `make run`) must not change what the tests run with.
+os.environ.setdefault("DEBUG", "false")
 
 from .settings import *  # noqa: F403
 

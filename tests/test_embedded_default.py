@@ -1,5 +1,6 @@
-"""The embedded default: a fresh checkout with no services configured migrates, seeds, ensures
-the owner, serves, and answers /health; production settings pass ``check --deploy``."""
+"""The embedded default: a fresh checkout with no services configured writes its local .env,
+migrates, seeds, ensures the owner, creates a member who can set a password, serves, and answers
+/health; production settings pass ``check --deploy``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 # Variables the test settings put into this process's environment; a child must not inherit them.
 SERVICE_VARS = (
@@ -24,6 +27,9 @@ SERVICE_VARS = (
     "SECRET_KEY",
     "PBTS_SECURE",
     "PBTS_CACHE_PREFIX",
+    "DEBUG",
+    "PBTS_ENV_FILE",
+    "PBTS_BASE_URL",
 )
 
 
@@ -51,8 +57,43 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _local_env(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "scripts/local_env.py", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+
+def test_local_env_file_gets_a_fresh_secret_key_and_is_never_overwritten(tmp_path):
+    first, second = tmp_path / "a.env", tmp_path / "b.env"
+    assert "Wrote" in _local_env(first).stdout
+    _local_env(second)
+    keys = []
+    for path in (first, second):
+        text = path.read_text()
+        assert "DEBUG=true" in text.splitlines()
+        keys.append(text.split("SECRET_KEY=", 1)[1].splitlines()[0])
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert len(keys[0]) >= 50 and keys[0] != keys[1]
+    before = first.read_text()
+    assert _local_env(first).stdout == ""
+    assert first.read_text() == before
+
+
 def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
-    env = _env(DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    # What `make run` leaves behind: a local .env, then every manage.py command works with no
+    # variable exported (the embedded default: SQLite, no services).
+    _local_env(tmp_path / ".env")
+    port = _free_port()
+    env = _env(
+        PBTS_ENV_FILE=str(tmp_path / ".env"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        PBTS_BASE_URL=f"http://127.0.0.1:{port}",
+    )
     _manage("migrate", "--noinput", env=env)
     _manage("seed", env=env)
     _manage("seed", env=env)
@@ -60,8 +101,11 @@ def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
     second = _manage("ensure_owner", env=env).stdout
     assert "password:" in first
     assert "password:" not in second
+    created = _manage("createmember", "newbie", "--email", "newbie@example.org", env=env).stdout
+    lines = dict(line.split("=", 1) for line in created.splitlines())
+    assert set(lines) == {"passkey", "token", "set_password_url"}
+    assert lines["set_password_url"].startswith(f"http://127.0.0.1:{port}/password/reset/")
 
-    port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=ROOT,
@@ -80,19 +124,32 @@ def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
                 time.sleep(0.2)
         assert body is not None, "the site did not answer /health within 30 s"
         assert body["status"] == "ok"
+        # The printed link opens the set-password form (Django keeps the token in the session
+        # and redirects to a token-free URL, so the client keeps cookies).
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(lines["set_password_url"], timeout=10) as reply:
+            page = reply.read().decode()
+        assert "new_password1" in page and "new_password2" in page
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
     assert server.returncode is not None
 
 
-def test_boot_without_secret_key_and_debug_off_is_refused(tmp_path):
-    env = _env(DEBUG="false", SECRET_KEY="", DATABASE_URL=f"sqlite:///{tmp_path / 'db'}")
+@pytest.mark.parametrize("debug", ["false", "true"])
+def test_boot_without_secret_key_is_refused_with_the_way_out(tmp_path, debug):
+    # No fixed development key exists: without SECRET_KEY nothing boots, DEBUG or not.
+    env = _env(
+        DEBUG=debug,
+        SECRET_KEY="",
+        PBTS_ENV_FILE=str(tmp_path / "missing.env"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db'}",
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert "SECRET_KEY is not set: run `make run` once" in result.stderr
 
 
 def test_production_settings_pass_check_deploy():

@@ -51,8 +51,9 @@ from tracker.services.audit import audit_record
 if admin.site.is_registered(TokenProxy):
     admin.site.unregister(TokenProxy)
 
-admin.site.site_header = "PBTS moderation"
-admin.site.site_title = "PBTS admin"
+admin.site.site_header = f"{settings.PBTS_SITE_NAME} moderation"
+admin.site.site_title = f"{settings.PBTS_SITE_NAME} admin"
+admin.site.index_title = "Moderation"
 
 # How many per-row failures an action reports one by one before summarising the rest.
 MAX_ERROR_MESSAGES = 10
@@ -474,6 +475,16 @@ class MemberAdmin(ModeratorAccessMixin, UserAdmin):
                 ledger_verified_downloaded=F("ledger__verified_downloaded"),
             )
         )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Member | None = None) -> Any:
+        """A superuser also sees Django's "Set password" / "Reset password" link (masked
+        summary, never the hash) on an existing member; only superusers may set passwords."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not request.user.is_superuser:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        fields = ("id", "username", "password", "passkey")
+        return ((name, {**options, "fields": fields}), *rest)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Member | None = None) -> tuple:
         """Only superusers grant staff, superuser or permissions."""

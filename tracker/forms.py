@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
@@ -42,6 +42,36 @@ class LoginForm(AuthenticationForm):
                 code="banned",
                 params={"reason": user.ban_reason or "no reason given"},
             )
+
+
+class MemberPasswordResetForm(PasswordResetForm):
+    """Password reset by username or e-mail address.
+
+    Unlike Django's form, which mails only accounts that already have a usable password, this
+    one mails every active, unbanned member found, so that a member made by ``createmember``
+    (who has no password yet) can choose one. The page says the same thing whether or not an
+    account was found (no account enumeration).
+    """
+
+    email = forms.CharField(
+        label="Username or e-mail address",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+
+    def get_users(self, email: str) -> Iterable[Member]:
+        """Active, unbanned members whose username or e-mail address is ``email`` (any case)
+        and who have an e-mail address to send to."""
+        value = email.strip()
+        if not value:
+            return []
+        by_name = Member.objects.filter(username__iexact=value)
+        by_email = Member.objects.filter(email__iexact=value)
+        return [
+            member
+            for member in (by_name | by_email).distinct()
+            if member.is_active and not member.is_banned and member.email
+        ]
 
 
 class RegisterForm(forms.Form):

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from tracker.forms import MemberPasswordResetForm
 from tracker.views import accounts, pages, torrents
 from tracker.views.base import member_required
 
@@ -45,7 +46,8 @@ urlpatterns = [
     path(
         "password/reset/",
         auth_views.PasswordResetView.as_view(
-            extra_email_context={"site_name": settings.PBTS_SITE_NAME}
+            form_class=MemberPasswordResetForm,
+            extra_email_context={"site_name": settings.PBTS_SITE_NAME},
         ),
         name="password_reset",
     ),

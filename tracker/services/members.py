@@ -8,9 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
 from reputation.models import Ledger
@@ -59,6 +63,32 @@ def member_create(
     Ledger.objects.create(member=member)
     Token.objects.create(user=member)
     return member
+
+
+def member_password_check(*, username: str, email: str, password: str) -> None:
+    """Apply the site's password validators (``AUTH_PASSWORD_VALIDATORS``) to a new password.
+
+    Raises:
+        InvalidInput: the password is too short, too common, numeric or too like the name;
+            ``field="password"``.
+    """
+    try:
+        validate_password(password, Member(username=username, email=email))
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="password") from exc
+
+
+def member_set_password_url(member: Member) -> str:
+    """Return a one-time link under ``PBTS_BASE_URL`` where ``member`` sets a password.
+
+    It is Django's password-reset confirm link (``/password/reset/<uidb64>/<token>/``): valid for
+    ``PASSWORD_RESET_TIMEOUT`` seconds (3 days by default) and void once the password changes
+    or the member logs in, since the token hashes both.
+    """
+    uid = urlsafe_base64_encode(force_bytes(member.pk))
+    token = default_token_generator.make_token(member)
+    path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+    return f"{settings.PBTS_BASE_URL}{path}"
 
 
 def member_api_token(member: Member) -> str:
@@ -127,10 +157,7 @@ def member_register(*, invite_code: str, username: str, email: str, password: st
         Conflict: the username is taken (field ``username``).
     """
     invite = _usable_invite(invite_code.strip())
-    try:
-        validate_password(password, Member(username=username, email=email))
-    except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages), field="password") from exc
+    member_password_check(username=username, email=email, password=password)
     member = member_create(
         username=username, email=email, password=password, invited_by=invite.inviter
     )

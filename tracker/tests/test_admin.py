@@ -204,6 +204,34 @@ def test_member_change_page_hides_password_hash_and_token(staff_client):
     assert "passkey" not in response.context["adminform"].form.fields
 
 
+def test_member_change_page_offers_superusers_the_set_password_link(staff_client):
+    superuser = MemberFactory(is_staff=True, is_superuser=True)
+    owner = Client()
+    owner.force_login(superuser)
+    member = members.member_create(username="nopassword")  # as createmember makes them
+    page = owner.get(_url(Member, "change", member.pk)).content.decode()
+    assert 'href="../password/"' in page and "Set password" in page
+    password_url = reverse("admin:auth_user_password_change", args=[member.pk])
+    done = owner.post(
+        password_url,
+        {
+            "password1": "set by owner 2026",
+            "password2": "set by owner 2026",
+            "usable_password": "true",
+        },
+    )
+    assert done.status_code == 302
+    member.refresh_from_db()
+    assert member.check_password("set by owner 2026")
+    row = AuditLog.objects.get(action="password_set", target_id=str(member.pk))
+    assert row.actor == superuser and "set by owner" not in str(row.new_values)
+    # Other staff see no link they could not use.
+    assert (
+        'href="../password/"'
+        not in staff_client.get(_url(Member, "change", member.pk)).content.decode()
+    )
+
+
 # --- member actions -------------------------------------------------------------------------
 
 

@@ -6,8 +6,10 @@ import re
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from reputation.models import Ledger
@@ -27,17 +29,63 @@ def _run(*args: str) -> tuple[str, str]:
 # --- createmember ---------------------------------------------------------------------------
 
 
-def test_createmember_prints_passkey_and_token_lines():
+def _set_password_through(client, url: str, password: str) -> None:
+    """Follow a set-password link as a browser would and choose ``password``."""
+    path = url.removeprefix(settings.PBTS_BASE_URL)
+    form_page = client.get(path, follow=True)
+    assert form_page.status_code == 200 and "new_password1" in form_page.content.decode()
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": password, "new_password2": password},
+    )
+    assert done.status_code == 302 and done["Location"] == reverse("password_reset_complete")
+
+
+def test_createmember_prints_passkey_token_and_a_one_time_set_password_link(client):
     out, _ = _run("createmember", "carol")
     lines = out.splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     passkey = re.fullmatch(r"passkey=([0-9a-f]{32})", lines[0]).group(1)
     token = re.fullmatch(r"token=(\S+)", lines[1]).group(1)
+    url = re.fullmatch(r"set_password_url=(\S+)", lines[2]).group(1)
     member = Member.objects.get(username="carol")
     assert member.passkey == passkey
     assert Token.objects.get(key=token).user == member
     assert Ledger.objects.filter(member=member).exists()
     assert not member.has_usable_password() and not member.is_staff
+
+    _set_password_through(client, url, "a long pass phrase 42")
+    assert client.login(username="carol", password="a long pass phrase 42")
+    # The link worked once: the password changed, so its token is void.
+    again = client.get(url.removeprefix(settings.PBTS_BASE_URL), follow=True)
+    assert "new_password1" not in again.content.decode()
+
+
+def test_createmember_takes_the_password_from_the_environment(client, monkeypatch):
+    monkeypatch.setenv("PBTS_MEMBER_PASSWORD", "correct horse battery 7")
+    out, _ = _run("createmember", "erin", "--staff")
+    assert [line.split("=")[0] for line in out.splitlines()] == ["passkey", "token"]
+    assert client.login(username="erin", password="correct horse battery 7")
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_createmember_asks_for_the_password_twice(client, monkeypatch):
+    answers = iter(["tricky pass phrase 9", "tricky pass phrase 9"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    _run("createmember", "fay", "--password")
+    assert client.login(username="fay", password="tricky pass phrase 9")
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [(["first pass phrase 1", "other pass phrase 2"], "differ"), (["fay", "fay"], "too")],
+)
+def test_createmember_refuses_a_mismatched_or_weak_password(monkeypatch, answers, message):
+    replies = iter(answers)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(replies))
+    with pytest.raises(CommandError, match=message):
+        _run("createmember", "fay", "--password")
+    assert not Member.objects.exists()
 
 
 def test_createmember_staff_with_email():

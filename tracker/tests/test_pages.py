@@ -690,3 +690,46 @@ def test_password_reset_sends_a_working_link(client):
     assert done["Location"] == reverse("password_reset_complete")
     member.refresh_from_db()
     assert member.check_password("brand new passphrase 88")
+
+
+@pytest.mark.parametrize("given", ["NoPass", "nopass@example.org", "NOPASS@EXAMPLE.ORG"])
+def test_password_reset_mails_a_member_without_a_password_by_name_or_address(client, given):
+    # createmember's members have no usable password; Django's own form would send nothing.
+    member = members.member_create(username="nopass", email="nopass@example.org")
+    assert not member.has_usable_password()
+    response = client.post(reverse("password_reset"), {"email": given})
+    assert response["Location"] == reverse("password_reset_done")
+    assert [m.to for m in mail.outbox] == [["nopass@example.org"]]
+    link = next(line for line in mail.outbox[0].body.splitlines() if "/password/reset/" in line)
+    form_page = client.get(link.split("testserver", 1)[1], follow=True)
+    assert form_page.context["validlink"]
+    client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "chosen passphrase 31", "new_password2": "chosen passphrase 31"},
+    )
+    assert client.login(username="nopass", password="chosen passphrase 31")
+
+
+@pytest.mark.parametrize("case", ["unknown", "banned", "inactive", "no address"])
+def test_password_reset_sends_nothing_it_must_not_and_says_the_same(client, case):
+    member = MemberFactory(username="someone", email="someone@example.org")
+    if case == "banned":
+        member.is_banned, member.ban_reason = True, "cheating"
+    elif case == "inactive":
+        member.is_active = False
+    elif case == "no address":
+        member.email = ""
+    member.save()
+    given = "nobody" if case == "unknown" else "someone"
+    response = client.post(reverse("password_reset"), {"email": given})
+    assert response["Location"] == reverse("password_reset_done")
+    assert mail.outbox == []
+
+
+def test_login_and_reset_pages_show_the_site_name_not_the_host(client, settings):
+    settings.PBTS_SITE_NAME = "Example Tracker"
+    for name in ("login", "password_reset", "register"):
+        page = client.get(reverse(name)).content.decode()
+        assert '<a class="brand" href="/">Example Tracker</a>' in page, name
+        assert "· Example Tracker</title>" in page, name
+        assert "testserver" not in page, name
