@@ -6,17 +6,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from chain.api.serializers import decode_blob
 from chain.services.migration import migration_challenge, migration_submit
 from receipts.models import SIGNATURE_BYTES
 from tracker.errors import DomainError
-from tracker.views.base import member_required
+from tracker.views.base import form_post_only, member_required
 
 
-@require_POST
+@form_post_only
 @member_required
 def migration_request(request: HttpRequest) -> HttpResponse:
     """Issue a migration challenge for the caller; the profile then shows the message to sign."""
@@ -31,7 +30,7 @@ def migration_request(request: HttpRequest) -> HttpResponse:
     return redirect("profile")
 
 
-@require_POST
+@form_post_only
 @member_required
 def migration_sign(request: HttpRequest, pk: int) -> HttpResponse:
     """Submit the caller's signature of challenge ``pk``."""

@@ -5,7 +5,9 @@ The original PBTS receipt paths (``/register``, ``/report``, ``/report/<id>``, `
 """
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from receipts.api import views as receipts_views
@@ -14,6 +16,8 @@ from tracker.health import health
 
 urlpatterns = [
     path("health", health, name="health"),
+    # Browsers ask for /favicon.ico on every page that names no icon (the admin, API docs).
+    path("favicon.ico", RedirectView.as_view(url=static("tracker/favicon.svg"), permanent=True)),
     path("announce/<str:passkey>", announce_views.announce, name="announce"),
     path("announce", announce_views.announce, name="announce-query"),
     path("scrape/<str:passkey>", announce_views.scrape, name="scrape"),

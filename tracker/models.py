@@ -283,6 +283,8 @@ class StatsFlush(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "statistics flush"
+        verbose_name_plural = "statistics flushes"
 
     def __str__(self) -> str:
         return self.batch_id

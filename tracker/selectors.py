@@ -5,15 +5,17 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import OrderBy, Q, QuerySet
+from django.db.models.functions import Lower
 
 from tracker.models import Member, Torrent, TorrentStatus
 
-TORRENT_SORTS = {
+# Browse orders (ties: newest first). Names sort case-insensitively, as people read them.
+TORRENT_SORTS: dict[str, str | OrderBy] = {
     "date": "-created_at",
     "size": "-size",
     "seeders": "-seeders",
-    "name": "name",
+    "name": Lower("name").asc(),
 }
 
 

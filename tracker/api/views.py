@@ -237,7 +237,8 @@ class TorrentDownloadView(APIView):
         },
         parameters=[OpenApiParameter("format", exclude=True)],
         summary="Download a .torrent",
-        description="Refused (403) to banned members and members whose downloading is disabled.",
+        description="Refused (403) to banned members, members whose downloading is disabled,"
+        " and for rejected or deleted torrents.",
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         """Return the torrent's bytes as an attachment."""

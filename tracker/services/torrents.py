@@ -120,6 +120,11 @@ def torrent_upload(
     return torrent
 
 
+# A pending torrent is downloadable by those who see it (its uploader, to seed once approved;
+# staff, to check it); rejected and deleted ones by nobody.
+DOWNLOADABLE_STATUSES = (TorrentStatus.APPROVED, TorrentStatus.PENDING)
+
+
 def torrent_download(*, torrent: Torrent, member: Member) -> bytes:
     """Return the .torrent file for ``member``: their announce URL, the same info_hash.
 
@@ -129,21 +134,26 @@ def torrent_download(*, torrent: Torrent, member: Member) -> bytes:
     UDP is off. ``comment`` is the torrent's page URL. The info dictionary is served as stored.
 
     Raises:
-        NotPermitted: the member is banned or their downloading is disabled.
+        NotPermitted: the member is banned or their downloading is disabled, or the torrent
+            was rejected or deleted (only approved torrents, and pending ones to those who see
+            them, are downloadable).
         NotFound: the torrent is not visible to the member (``selectors.torrent_visible``).
     """
     if member.is_banned:
         raise NotPermitted("Your account is banned.")
     if not member.can_download:
         raise NotPermitted("Your downloading is disabled.")
-    stored = (
+    row = (
         torrent_visible(viewer=member)
         .filter(pk=torrent.pk)
-        .values_list("metainfo", flat=True)
+        .values_list("metainfo", "status")
         .first()
     )
-    if stored is None:
+    if row is None:
         raise NotFound("This torrent does not exist.")
+    stored, status = row
+    if status not in DOWNLOADABLE_STATUSES:
+        raise NotPermitted(f"This torrent was {status}: it cannot be downloaded.")
     return metainfo.encode_for_member(
         stored,
         announce_url=member_announce_url(member),

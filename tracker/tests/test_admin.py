@@ -638,3 +638,9 @@ def test_invite_revoke_action(staff, staff_client):
     texts = _messages(response)
     assert "Revoked 1 invite(s)." in texts
     assert any("cannot be revoked" in m for m in texts)
+
+
+def test_admin_index_names_models_in_plain_english_under_the_site_name(staff_client, settings):
+    page = staff_client.get(reverse("admin:index")).content.decode()
+    assert "Statistics flushes" in page and "flushs" not in page
+    assert f"{settings.PBTS_SITE_NAME} moderation" in page

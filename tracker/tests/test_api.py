@@ -459,6 +459,15 @@ def test_download_with_downloading_disabled_is_403_json(member, staff):
     assert "disabled" in response.json()["detail"]
 
 
+def test_download_of_own_rejected_torrent_is_403_json(member, staff):
+    torrent = upload_torrent(member)
+    torrent_moderate(torrent=torrent, actor=staff, status=TorrentStatus.REJECTED, reason="dupe")
+    assert api_for(member).get(f"{TORRENTS}{torrent.pk}/").status_code == 200
+    response = api_for(member).get(f"{TORRENTS}{torrent.pk}/download/")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "This torrent was rejected: it cannot be downloaded."}
+
+
 # --- staff endpoints -------------------------------------------------------------------
 
 

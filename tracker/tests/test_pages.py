@@ -733,3 +733,112 @@ def test_login_and_reset_pages_show_the_site_name_not_the_host(client, settings)
         assert '<a class="brand" href="/">Example Tracker</a>' in page, name
         assert "· Example Tracker</title>" in page, name
         assert "testserver" not in page, name
+
+
+# --- Issue 11: what a new member met -------------------------------------------------------
+
+
+def test_browse_sorts_names_case_insensitively(client, member, staff):
+    for name in ("banana", "Apple", "cherry", "Banana.2"):
+        upload_torrent(staff, name=name)
+    names = _names(client.get(reverse("torrent_list"), {"sort": "name"}))
+    assert names == ["Apple", "banana", "Banana.2", "cherry"]
+
+
+@pytest.mark.parametrize("status", [TorrentStatus.REJECTED, TorrentStatus.DELETED])
+def test_own_rejected_or_deleted_torrent_cannot_be_downloaded(client, member, staff, status):
+    torrent = upload_torrent(member)
+    torrent_moderate(torrent=torrent, actor=staff, status=status, reason="Wrong category")
+    page = client.get(reverse("torrent_detail", args=[torrent.pk]))
+    download_url = reverse("torrent_download", args=[torrent.pk])
+    if status == TorrentStatus.REJECTED:  # the uploader still sees the page and the reason
+        assert page.status_code == 200
+        assert download_url not in page.content.decode()
+        refused = client.get(download_url)
+        assert refused.status_code == 403
+        assert f"This torrent was {status}" in refused.content.decode()
+    else:
+        assert page.status_code == 404 and client.get(download_url).status_code == 404
+    # Staff, who see every torrent, cannot download it either.
+    client.force_login(staff)
+    assert client.get(download_url).status_code == 403
+
+
+def test_own_pending_torrent_can_be_downloaded_to_seed(client, member, settings):
+    settings.PBTS_UPLOADS_NEED_APPROVAL = True
+    torrent = upload_torrent(member)
+    download_url = reverse("torrent_download", args=[torrent.pk])
+    assert download_url in client.get(reverse("torrent_detail", args=[torrent.pk])).content.decode()
+    assert client.get(download_url).status_code == 200
+
+
+def test_registration_welcomes_once(client):
+    inviter = MemberFactory(is_staff=True)
+    invite = members.invite_create(inviter=inviter)
+    response = client.post(
+        reverse("register"),
+        {
+            "invite_code": invite.code,
+            "username": "newbie",
+            "email": "newbie@example.org",
+            "password": "a fine pass phrase 5",
+            "password_confirm": "a fine pass phrase 5",
+        },
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "Welcome, newbie!" in body
+    assert "Welcome back" not in body
+    assert "Welcome back" in client.get(reverse("home")).content.decode()
+
+
+def test_invite_form_is_offered_only_with_invites_left(client, member):
+    page = client.get(reverse("invite_list")).content.decode()
+    assert member.invites_left == 0
+    assert "You have no invites left" in page
+    assert '<button type="button" disabled' in page and '<button type="submit">Create' not in page
+    Member.objects.filter(pk=member.pk).update(invites_left=1)
+    page = client.get(reverse("invite_list")).content.decode()
+    assert '<button type="submit">Create invite</button>' in page
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/chain/migration",
+        "/chain/migration/1/sign",
+        "/profile/security/passkey/",
+        "/profile/security/api-token/",
+        "/invites/1/revoke/",
+    ],
+)
+def test_form_endpoints_answer_a_get_with_a_readable_405(client, member, url):
+    response = client.get(url)
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert "open the page instead" in response.content.decode()
+
+
+def test_favicon_is_served(client):
+    response = client.get("/favicon.ico", follow=True)
+    assert response.status_code == 200
+    assert b"<svg" in b"".join(response.streaming_content)
+
+
+def test_markdown_drops_an_unsafe_link_but_keeps_its_text(client, member, staff):
+    torrent = upload_torrent(staff, description="[click me](javascript:alert(1)) and more")
+    body = client.get(reverse("torrent_detail", args=[torrent.pk])).content.decode()
+    assert '<a rel="noopener noreferrer">click me</a> and more' in body
+    assert "click me)" not in body and "javascript" not in body
+
+
+def test_api_docs_load_swagger_ui_from_this_site(client, member):
+    page = client.get("/api/docs/").content.decode()
+    assert "cdn." not in page and "jsdelivr" not in page and "unpkg" not in page
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert (
+        client.get(
+            "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
+        ).status_code
+        == 200
+    )

@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from receipts.selectors import member_active_key
 from receipts.site import site_realm
@@ -31,7 +30,7 @@ from tracker.forms import (
 from tracker.models import Invite, Member
 from tracker.selectors import member_announce_url
 from tracker.services import members
-from tracker.views.base import member_required
+from tracker.views.base import form_post_only, member_required
 
 PASSKEY_CONFIRM = "I understand: my torrent clients must use the new announce URL."
 TOKEN_CONFIRM = "I understand: scripts using the old API token stop working."
@@ -170,7 +169,7 @@ def invite_list(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@form_post_only
 def invite_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """Revoke one unused invite (``invite_revoke``); refusals come back as a message."""
     invite = get_object_or_404(Invite, pk=pk)
@@ -207,7 +206,7 @@ def security(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@form_post_only
 def passkey_reset(request: HttpRequest) -> HttpResponse:
     """Reset the member's own passkey once confirmed; the old one stops working at once."""
     form = ConfirmForm(request.POST, label=PASSKEY_CONFIRM, prefix="passkey")
@@ -227,7 +226,7 @@ def passkey_reset(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@form_post_only
 def api_token_reset(request: HttpRequest) -> HttpResponse:
     """Replace the member's own API token once confirmed."""
     form = ConfirmForm(request.POST, label=TOKEN_CONFIRM, prefix="token")

@@ -34,6 +34,27 @@ def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     return wrapper
 
 
+def form_post_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like ``require_POST`` for endpoints that take a page's form, but a browser that opens
+    the address (GET, a bookmark, a reload) gets a readable 405 page with ``Allow: POST``
+    (RFC 9110 15.5.6) instead of an empty one."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST":
+            response = refusal(
+                request,
+                title="Nothing to see here",
+                message="This address takes a form that a page sends; open the page instead.",
+                status=405,
+            )
+            response["Allow"] = "POST"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def refusal(request: HttpRequest, *, title: str, message: str, status: int = 403) -> HttpResponse:
     """Render the plain error page (``tracker/error.html``) with ``status``."""
     return render(

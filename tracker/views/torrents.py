@@ -42,6 +42,7 @@ def torrent_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "torrent": torrent,
         "files": torrent.files.all(),
         "is_approved": torrent.status == TorrentStatus.APPROVED,
+        "is_downloadable": torrent.status in torrent_services.DOWNLOADABLE_STATUSES,
     }
     return render(request, "tracker/torrent_detail.html", context)
 
