@@ -92,7 +92,12 @@ def test_ban_is_audited_and_invalidates_standing():
 def test_staff_passkey_reset_is_audited_with_secrets_masked():
     staff = MemberFactory(is_staff=True)
     member = MemberFactory()
+    old_passkey = member.passkey
     members.passkey_reset(member=member, actor=staff)
+    member.refresh_from_db()
+    assert member.passkey != old_passkey
     row = AuditLog.objects.get(action="passkey_reset")
     assert row.old_values == {"passkey": "********"}
-    assert member.passkey not in str(row.new_values)
+    assert row.new_values == {"passkey": "********"}
+    for passkey in (old_passkey, member.passkey):
+        assert passkey not in str(row.old_values) + str(row.new_values)
