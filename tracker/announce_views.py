@@ -32,7 +32,6 @@ def _raw_query(request: HttpRequest) -> bytes:
 @require_GET
 def announce(request: HttpRequest, passkey: str = "") -> HttpResponse:
     """BEP 3 announce; see ``tracker.announce.handler.handle_announce``."""
-    tracking.ensure_started()
     return _reply(
         handle_announce(
             _raw_query(request),

@@ -74,7 +74,13 @@ def runtime() -> Runtime:
 
 
 def peer_store() -> MemoryPeerStore:
-    """This process's peer store."""
+    """This process's peer store, started (``ensure_started``) for every reader.
+
+    A web process that only reads (profile counts, scrape) while trackerd serves the
+    announces loads the shared peers from Redis and keeps them in step like an announcing
+    process; before, only the announce view started it, so such a process showed 0 seeding.
+    """
+    ensure_started()
     return runtime().store
 
 
