@@ -68,6 +68,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# The build measured: the compiled one (`make speedups`, tracker/speedups.py) unless the caller
+# set PBTS_SPEEDUPS=0 to measure the sources. This process, and every one it starts (servers,
+# flushers, memory children, bench/udp.py's), runs the same build.
+os.environ["PBTS_SPEEDUPS"] = os.environ.get("PBTS_SPEEDUPS") or "1"
+
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/pbts_bench"
 REDIS_URL = "redis://127.0.0.1:6379/6"
 DOC_PATH = ROOT / "docs" / "bench-announce.md"
@@ -206,9 +211,26 @@ def bench_env(prefix: str = "pbts-bench") -> dict[str, str]:
         LOG_LEVEL="WARNING",
         PBTS_CACHE_PREFIX=prefix,
         PBTS_AUTH_CACHE_SECONDS="3600",
+        PBTS_SPEEDUPS=os.environ["PBTS_SPEEDUPS"],
         DJANGO_SETTINGS_MODULE="pbts_site.settings",
     )
     return env
+
+
+def build_measured() -> str:
+    """Which build of the announce pipeline the PBTS servers run, in words.
+
+    Raises:
+        ImportError: the compiled build is asked for but missing or older than its sources
+            (run `make speedups`), before any server is started.
+    """
+    import tracker.announce
+
+    if not tracker.announce.COMPILED:
+        return "the .py sources (PBTS_SPEEDUPS=0)"
+    import Cython
+
+    return f"compiled with Cython {Cython.__version__} (build/speedups/, PBTS_SPEEDUPS=1)"
 
 
 _SECRET_KEY = secrets.token_urlsafe(40)
@@ -1381,6 +1403,7 @@ def machine_facts() -> list[str]:
         f"opentracker {_cmd_output(['dpkg-query', '-W', '-f=${Version}', 'opentracker'])} "
         f"(Debian package, whitelist build), wrk {_version(['wrk', '--version'])}",
         f"PostgreSQL {_version(['psql', '--version'])}, Redis {redis_version}",
+        f"Announce pipeline: {build_measured()}",
     ]
 
 
@@ -1539,6 +1562,7 @@ def main(argv: list[str] | None = None) -> int:
         child_main(cfg)
         return 0
     started = time.monotonic()
+    print(f"Announce pipeline: {build_measured()}", flush=True)
     load = run_load(cfg) if cfg.load else None
     mem = measure_memory(cfg.memory_peers)
     print_memory(mem)

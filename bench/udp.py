@@ -515,6 +515,7 @@ def write_doc(
         "connection id per socket (BEP 15 connect), reused as clients do; every announce a "
         "fresh peer with its passkey in BEP 41 URL data, numwant 50, 25% seeders; no "
         "(member, torrent) pair repeats.",
+        f"- Announce pipeline: {base.build_measured()}.",
         "- trackerd-1w and -2w: `manage.py trackerd --workers 1|2 --udp-host 127.0.0.1`, "
         "passkeys and accounting on, peers shared through Redis, a Celery worker with beat "
         "flushing statistics; opentracker: Debian's whitelist build, `listen.udp`, default "
@@ -585,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     load_before = loadavg()
+    print(f"Announce pipeline: {base.build_measured()}", flush=True)
     print(f"Load average before: {load_before}", flush=True)
     print("Setting up data (database pbts_bench, Redis db 6) ...", flush=True)
     base.ensure_database()
