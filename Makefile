@@ -70,7 +70,8 @@ test: install test-deps test-npm
 # The announce tests once more against the compiled build (.ci/run, after `make test`);
 # test_compiled.py checks that the compiled modules really are the ones loaded.
 ANNOUNCE_TESTS := tracker/announce tracker/tests/test_trackerd.py tracker/tests/test_announce.py \
-  tracker/tests/test_stats_flush.py tracker/tests/test_realclients.py
+  tracker/tests/test_stats_flush.py tracker/tests/test_realclients.py \
+  tracker/tests/test_reader_process.py
 test-compiled: install speedups test-deps
 	PBTS_SPEEDUPS=1 $(BIN)/pytest $(ANNOUNCE_TESTS)
 
