@@ -100,7 +100,7 @@ class ChainConfigAdmin(ReadOnlyAdmin):
 
 class PushItemInline(admin.TabularInline):
     model = PushItem
-    fields = ("member", "record_hex", "uploaded", "downloaded", "dirty_at")
+    fields = ("member", "record_hex", "uploaded", "downloaded")
     readonly_fields = fields
     raw_id_fields = ("member",)
     extra = 0
@@ -183,8 +183,6 @@ class ChainMemberAdmin(ReadOnlyAdmin):
         "record_hex",
         "pushed_uploaded",
         "pushed_downloaded",
-        "imported_uploaded",
-        "imported_downloaded",
         "is_blocked",
         "failures",
         "pushed_at",
@@ -198,8 +196,6 @@ class ChainMemberAdmin(ReadOnlyAdmin):
         "pushed_uploaded",
         "pushed_downloaded",
         "pushed_at",
-        "imported_uploaded",
-        "imported_downloaded",
         "imported_from",
         "imported_at",
         "failures",

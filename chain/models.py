@@ -72,8 +72,10 @@ class ChainMember(models.Model):
 
     ``record_id`` = keccak256(``public_key``), fixed at the first push or migration even if the
     member later rotates their BLS key. ``pushed_*`` is what the contract holds as of the last
-    confirmed transaction; ``imported_*`` what a migration brought from a predecessor (the
-    site then pushes imported + verified). ``is_blocked`` stops pushes (a deterministic revert
+    confirmed transaction; a member waits for a push while the ledger's imported + verified
+    figures differ from them (``chain.selectors.ledgers_waiting_for_push``). ``imported_from``
+    and ``imported_at`` say where and when a migration brought figures from a predecessor (the
+    figures themselves are the ledger's). ``is_blocked`` stops pushes (a deterministic revert
     such as CounterDecreased, or ``failures`` consecutive failed batches) until staff unblock.
     """
 
@@ -88,8 +90,6 @@ class ChainMember(models.Model):
     pushed_uploaded = models.BigIntegerField(default=0)
     pushed_downloaded = models.BigIntegerField(default=0)
     pushed_at = models.DateTimeField(null=True, blank=True)
-    imported_uploaded = models.BigIntegerField(default=0)
-    imported_downloaded = models.BigIntegerField(default=0)
     imported_from = models.CharField(max_length=ADDRESS_LENGTH, blank=True)
     imported_at = models.DateTimeField(null=True, blank=True)
     failures = models.PositiveSmallIntegerField(default=0)
@@ -107,12 +107,7 @@ class ChainMember(models.Model):
                 name="chainmember_record_id_32_bytes",
             ),
             models.CheckConstraint(
-                condition=Q(
-                    pushed_uploaded__gte=0,
-                    pushed_downloaded__gte=0,
-                    imported_uploaded__gte=0,
-                    imported_downloaded__gte=0,
-                ),
+                condition=Q(pushed_uploaded__gte=0, pushed_downloaded__gte=0),
                 name="chainmember_nonnegative",
             ),
         ]
@@ -201,8 +196,8 @@ class PushBatch(SentTransaction):
 
 
 class PushItem(models.Model):
-    """One member of a batch: the totals sent (bytes) and the ledger's chain-dirty marker read
-    when the batch was built (cleared after confirmation only if unchanged since)."""
+    """One member of a batch: the totals sent (bytes), which become the member's ``pushed_*``
+    once the batch is confirmed."""
 
     batch = models.ForeignKey(PushBatch, on_delete=models.CASCADE, related_name="items")
     member = models.ForeignKey(
@@ -211,7 +206,6 @@ class PushItem(models.Model):
     record_id = models.BinaryField(max_length=HASH_BYTES)
     uploaded = models.BigIntegerField()
     downloaded = models.BigIntegerField()
-    dirty_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -15,6 +15,7 @@ from eth_account import Account
 from chain.client import ChainClient, ChainError
 from chain.models import OPEN_TX, ChainConfig, ChainMember, Migration, PushBatch, TxStatus
 from chain.services.transactions import chain_is_configured
+from chain.waiting import ledgers_waiting_for_push
 from reputation.models import Ledger
 from tracker.models import Member
 
@@ -74,7 +75,7 @@ def chain_overview(*, live: bool = False, staff: bool = False) -> dict[str, Any]
         "referrer": config.referrer_address or None,
         "open_transactions": PushBatch.objects.filter(tx_status__in=OPEN_TX).count()
         + Migration.objects.filter(tx_status__in=OPEN_TX).count(),
-        "members_waiting": Ledger.objects.filter(chain_dirty_at__isnull=False).count(),
+        "members_waiting": ledgers_waiting_for_push().count(),
         "last_push": (
             {
                 "tx_hash": last.tx_hash_hex,
@@ -150,8 +151,8 @@ def member_chain_view(member: Member, *, live: bool = True, private: bool = Fals
         "verified_downloaded": ledger.verified_downloaded if ledger else 0,
         "imported": (
             {
-                "uploaded": record.imported_uploaded,
-                "downloaded": record.imported_downloaded,
+                "uploaded": ledger.imported_uploaded if ledger else 0,
+                "downloaded": ledger.imported_downloaded if ledger else 0,
                 "from": record.imported_from,
                 "at": record.imported_at.isoformat() if record.imported_at else None,
             }
@@ -171,7 +172,7 @@ def member_chain_view(member: Member, *, live: bool = True, private: bool = Fals
     if live:
         data["on_chain"] = on_chain_record(bytes(record.record_id)) if record else None
     if private:
-        data["waiting_for_push"] = bool(ledger and ledger.chain_dirty_at)
+        data["waiting_for_push"] = ledgers_waiting_for_push(member_ids=[member.pk]).exists()
         data["blocked"] = bool(record and record.is_blocked)
         latest = member.chain_migrations.order_by("-created_at").first()
         data["migration"] = migration_view(latest) if latest else None

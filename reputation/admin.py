@@ -1,6 +1,7 @@
 """Admin for the reputation app: the ledger, read-only.
 
-Ledger figures are written by the statistics flush and receipt verification, never by hand, so
+Ledger figures are written by ``reputation.services`` (the statistics flush, receipt verification
+and chain migrations call it), never by hand, so
 nobody (superusers included) may add, change or delete a ledger here; staff may look. Announced
 upload is shown beside receipt-verified upload, and a filter flags large gaps: a client that
 reports far more upload than other members' receipts back is probably lying.
@@ -8,16 +9,16 @@ reports far more upload than other members' receipts back is probably lying.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from django.conf import settings
 from django.contrib import admin
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
 from reputation.models import Ledger
 from reputation.policy import ratio
+from reputation.selectors import below_min_ratio, upload_gap
 
 
 def _is_moderator(request: HttpRequest) -> bool:
@@ -35,27 +36,17 @@ class RatioFilter(admin.SimpleListFilter):
         """Below the minimum, or within the rules."""
         return [("below", "Below minimum ratio"), ("ok", "Within the rules")]
 
+    #: The queryset's model, for :func:`reputation.selectors.below_min_ratio`.
+    on: Literal["ledger", "member"] = "ledger"
+
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        """Apply ``MIN_RATIO`` after ``PBTS_RATIO_GRACE_BYTES``, skipping exempt members."""
-        below = Q(
-            downloaded__gt=settings.PBTS_RATIO_GRACE_BYTES,
-            uploaded__lt=F("downloaded") * settings.MIN_RATIO,
-            member__is_ratio_exempt=False,
-        )
+        """Apply :func:`reputation.selectors.below_min_ratio` (the one definition)."""
+        below = below_min_ratio(on=self.on)
         if self.value() == "below":
             return queryset.filter(below)
         if self.value() == "ok":
             return queryset.exclude(below)
         return None
-
-
-def upload_gap() -> Q:
-    """Ledgers whose announced upload exceeds ``PBTS_UPLOAD_GAP_FACTOR`` x verified upload +
-    ``PBTS_UPLOAD_GAP_BYTES`` (bytes): the one place this flag is defined."""
-    return Q(
-        uploaded__gt=F("verified_uploaded") * settings.PBTS_UPLOAD_GAP_FACTOR
-        + settings.PBTS_UPLOAD_GAP_BYTES
-    )
 
 
 class UploadGapFilter(admin.SimpleListFilter):
@@ -106,7 +97,8 @@ class LedgerAdmin(admin.ModelAdmin):
         "verified_uploaded",
         "verified_downloaded",
         "upload_gap_flag",
-        "chain_dirty_at",
+        "imported_uploaded",
+        "imported_downloaded",
         "updated_at",
     )
     readonly_fields = fields

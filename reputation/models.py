@@ -8,10 +8,9 @@ class Ledger(models.Model):
     """One row per member. Byte counters are bytes; ``seeding_seconds`` is seconds.
 
     ``uploaded``/``downloaded`` are what announces reported (deltas credited by the statistics
-    flush); ``verified_*`` are backed by BLS receipts (``receipts.services.verify``).
-    ``chain_dirty_at`` is set to the time the verified figures last changed and means "push this
-    member to the chain"; the chain task clears it after a push, only if it still holds the
-    value it read (so a change made during the push is pushed next time).
+    flush); ``verified_*`` are backed by BLS receipts (receipt verification); ``imported_*``
+    came from a predecessor site's contract (a chain migration). Only
+    ``reputation.services`` writes these figures.
     """
 
     member = models.OneToOneField(
@@ -22,18 +21,11 @@ class Ledger(models.Model):
     seeding_seconds = models.BigIntegerField(default=0)
     verified_uploaded = models.BigIntegerField(default=0)
     verified_downloaded = models.BigIntegerField(default=0)
-    chain_dirty_at = models.DateTimeField(null=True, blank=True)
+    imported_uploaded = models.BigIntegerField(default=0)
+    imported_downloaded = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [
-            # The chain task: members whose verified figures changed since the last push.
-            models.Index(
-                fields=["chain_dirty_at"],
-                condition=models.Q(chain_dirty_at__isnull=False),
-                name="ledger_chain_dirty",
-            ),
-        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(uploaded__gte=0, downloaded__gte=0), name="ledger_nonnegative"
@@ -41,6 +33,10 @@ class Ledger(models.Model):
             models.CheckConstraint(
                 condition=models.Q(verified_uploaded__gte=0, verified_downloaded__gte=0),
                 name="ledger_verified_nonnegative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(imported_uploaded__gte=0, imported_downloaded__gte=0),
+                name="ledger_imported_nonnegative",
             ),
         ]
 

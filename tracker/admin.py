@@ -28,6 +28,7 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from rest_framework.authtoken.admin import TokenProxy
 
+from reputation.admin import RatioFilter
 from tracker import authcache
 from tracker.errors import DomainError
 from tracker.models import (
@@ -341,27 +342,10 @@ class MemberChangeForm(UserChangeForm):
         return cleaned
 
 
-class LedgerFigureFilter(admin.SimpleListFilter):
-    """Members whose ledger is below the minimum ratio after the grace allowance."""
+class LedgerFigureFilter(RatioFilter):
+    """Members below the minimum ratio, by the ledger's one definition of the rule."""
 
-    title = "ratio"
-    parameter_name = "ratio"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        """Two choices: below the minimum, or not."""
-        return [("below", "Below minimum ratio"), ("ok", "Within the rules")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        """Filter on the ledger figures (``MIN_RATIO`` after ``PBTS_RATIO_GRACE_BYTES``)."""
-        below = models.Q(
-            ledger__downloaded__gt=settings.PBTS_RATIO_GRACE_BYTES,
-            ledger__uploaded__lt=F("ledger__downloaded") * settings.MIN_RATIO,
-        )
-        if self.value() == "below":
-            return queryset.filter(below)
-        if self.value() == "ok":
-            return queryset.exclude(below)
-        return None
+    on = "member"
 
 
 STANDING_FIELDS = member_services.STANDING_FIELDS

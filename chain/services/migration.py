@@ -40,6 +40,7 @@ from chain.services.transactions import (
 )
 from receipts.models import SIGNATURE_BYTES, BLSKey
 from receipts.site import bls_backend
+from reputation.services import ledger_credit_imported
 from tracker.errors import Conflict, InvalidInput, NotFound
 from tracker.models import Member
 
@@ -250,8 +251,9 @@ def _fail_unsent(migration: Migration, reason: str) -> None:
 def _migration_finalize(
     record: SentTransaction, receipt: Receipt | None, reason: str, client: ChainClient
 ) -> None:
-    """A migration is mined: read ``UserMigrated`` and record what was imported; the member's
-    on-chain row then pushes imported + verified."""
+    """A migration is mined: read ``UserMigrated`` and record what was imported (the figures
+    in the member's ledger, through ``reputation.services``); the member's on-chain row then
+    holds imported + verified as pushed."""
     assert isinstance(record, Migration)
     if receipt is None or not receipt.ok:
         return
@@ -286,8 +288,11 @@ def _migration_finalize(
         member_id=record.member_id,
         defaults={"record_id": bytes(record.record_id), "public_key": bytes(record.public_key)},
     )
-    chain_member.imported_uploaded = record.imported_uploaded
-    chain_member.imported_downloaded = record.imported_downloaded
+    ledger_credit_imported(
+        member_id=record.member_id,
+        uploaded=record.imported_uploaded,
+        downloaded=record.imported_downloaded,
+    )
     chain_member.imported_from = record.source_address
     chain_member.imported_at = now
     chain_member.pushed_uploaded = int(found["uploaded"])

@@ -1,39 +1,35 @@
 """Pushing members' verified totals to the Reputation contract in batches.
 
-A member is pushed when ``reputation.Ledger.chain_dirty_at`` is set (receipt verification sets
-it). Each batch is one ``updateUsers`` transaction of at most 100 members carrying *absolute*
-totals (bytes): imported (from a migration) + verified. Absolute values make a re-sent batch a
-no-op on chain, and the contract refuses any decrease. After the receipt confirms, each member's
-marker is cleared only if it still holds the value read when the batch was built, so a change
-made meanwhile is pushed next time.
+A member is pushed while the ledger's imported + verified figures differ from what the contract
+holds (``chain.selectors.ledgers_waiting_for_push``); nothing marks the ledger. Each batch is one
+``updateUsers`` transaction of at most 100 members carrying *absolute* totals (bytes). Absolute
+values make a re-sent batch a no-op on chain, and the contract refuses any decrease. Once the
+receipt confirms, the members' ``pushed_*`` hold the sent figures; a change made meanwhile
+still differs from them and is pushed next time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
 from chain.client import ChainClient, Receipt, SignedTx, TransactionReverted
 from chain.contracts import MAX_BATCH, record_id
 from chain.models import (
-    OPEN_TX,
     ChainConfig,
     ChainMember,
-    Migration,
-    MigrationStatus,
     PushBatch,
     PushItem,
     SentTransaction,
     TxStatus,
 )
 from chain.services.transactions import FINALIZERS, chain_work, tx_send
+from chain.waiting import ledgers_waiting_for_push
 from receipts.models import BLSKey
-from reputation.models import Ledger
 from tracker.errors import InvalidInput
 from tracker.models import Member
 
@@ -46,11 +42,9 @@ MAX_SIMULATION_RETRIES = 5
 @dataclass
 class PushResult:
     """What one push run did: the batches sent (each ``confirmed``, ``failed`` or still
-    ``sent``), members whose marker was cleared without a transaction (nothing new), and
-    members blocked by a deterministic revert."""
+    ``sent``) and the members blocked by a deterministic revert."""
 
     batches: list[PushBatch] = field(default_factory=list)
-    unchanged: int = 0
     blocked: list[int] = field(default_factory=list)
 
     @property
@@ -74,7 +68,6 @@ class PushResult:
                 for b in self.batches
             ],
             "pushed": self.pushed,
-            "unchanged": self.unchanged,
             "blocked": self.blocked,
         }
 
@@ -82,29 +75,6 @@ class PushResult:
 def batch_size() -> int:
     """``PBTS_CHAIN_BATCH_SIZE`` clamped to [1, 100] (the contract's ``MAX_BATCH``)."""
     return max(1, min(int(settings.PBTS_CHAIN_BATCH_SIZE), MAX_BATCH))
-
-
-def dirty_ledgers(*, member_ids: list[int] | None = None) -> QuerySet[Ledger]:
-    """Ledgers waiting for a push, oldest change first: marked dirty, the member has an on-chain
-    record or an active BLS key, is not blocked, and is in no open batch or migration."""
-    in_open_batch = PushItem.objects.filter(
-        member_id=OuterRef("member_id"), batch__tx_status__in=OPEN_TX
-    )
-    in_migration = Migration.objects.filter(
-        member_id=OuterRef("member_id"),
-        status__in=[MigrationStatus.QUEUED, MigrationStatus.PENDING, MigrationStatus.SENT],
-    )
-    has_key = BLSKey.objects.filter(member_id=OuterRef("member_id"), revoked_at__isnull=True)
-    query = (
-        Ledger.objects.filter(chain_dirty_at__isnull=False)
-        .filter(Q(member__chain_record__isnull=False) | Exists(has_key))
-        .exclude(member__chain_record__is_blocked=True)
-        .exclude(Exists(in_open_batch))
-        .exclude(Exists(in_migration))
-    )
-    if member_ids is not None:
-        query = query.filter(member_id__in=member_ids)
-    return query.order_by("chain_dirty_at", "member_id")
 
 
 def chain_member_for(member_id: int) -> ChainMember | None:
@@ -132,7 +102,6 @@ class _Entry:
     chain_member: ChainMember
     uploaded: int
     downloaded: int
-    dirty_at: datetime | None
 
 
 def _block(chain_member: ChainMember, reason: str) -> None:
@@ -142,17 +111,17 @@ def _block(chain_member: ChainMember, reason: str) -> None:
 
 
 def _collect(limit: int, member_ids: list[int] | None, result: PushResult) -> list[_Entry]:
-    """The next batch's entries; members with nothing new are cleared on the spot and
-    members whose site totals fell below the chain's are blocked."""
+    """The next batch's entries; members whose site totals fell below the chain's are
+    blocked instead (counters never decrease on chain)."""
     entries: list[_Entry] = []
-    for ledger in dirty_ledgers(member_ids=member_ids)[: limit * 2]:
+    for ledger in ledgers_waiting_for_push(member_ids=member_ids)[: limit * 2]:
         if len(entries) >= limit:
             break
         chain_member = chain_member_for(ledger.member_id)
         if chain_member is None:
             continue
-        up = chain_member.imported_uploaded + ledger.verified_uploaded
-        down = chain_member.imported_downloaded + ledger.verified_downloaded
+        up = ledger.imported_uploaded + ledger.verified_uploaded
+        down = ledger.imported_downloaded + ledger.verified_downloaded
         if up < chain_member.pushed_uploaded or down < chain_member.pushed_downloaded:
             _block(
                 chain_member,
@@ -162,15 +131,7 @@ def _collect(limit: int, member_ids: list[int] | None, result: PushResult) -> li
             )
             result.blocked.append(ledger.member_id)
             continue
-        if chain_member.pushed_at and (up, down) == (
-            chain_member.pushed_uploaded,
-            chain_member.pushed_downloaded,
-        ):
-            result.unchanged += Ledger.objects.filter(
-                member_id=ledger.member_id, chain_dirty_at=ledger.chain_dirty_at
-            ).update(chain_dirty_at=None)
-            continue
-        entries.append(_Entry(chain_member, up, down, ledger.chain_dirty_at))
+        entries.append(_Entry(chain_member, up, down))
     return entries
 
 
@@ -204,7 +165,6 @@ def _send_batch(
                         record_id=bytes(e.chain_member.record_id),
                         uploaded=e.uploaded,
                         downloaded=e.downloaded,
-                        dirty_at=e.dirty_at,
                     )
                     for e in entries
                 ]
@@ -275,7 +235,8 @@ def members_push(*, max_batches: int = 10, member_ids: list[int] | None = None) 
 
 
 def member_mark_for_push(*, member: Member) -> None:
-    """Mark ``member`` for the next push (staff ``/contract/register``/``update``).
+    """Make sure ``member`` has an on-chain record row, so the next push writes them if the
+    contract does not hold their figures yet (staff ``/contract/register``/``update``).
 
     Raises:
         InvalidInput: the member has no BLS key and no on-chain record (field ``username``).
@@ -286,24 +247,20 @@ def member_mark_for_push(*, member: Member) -> None:
             "their BLS public key.",
             field="username",
         )
-    Ledger.objects.get_or_create(member=member)
-    Ledger.objects.filter(member=member).update(chain_dirty_at=timezone.now())
 
 
 def chain_member_unblock(*, chain_member: ChainMember) -> None:
-    """Let a blocked member be pushed again (failures reset); their ledger is marked dirty."""
+    """Let a blocked member be pushed again (failures reset)."""
     ChainMember.objects.filter(pk=chain_member.pk).update(
         is_blocked=False, failures=0, last_error="", updated_at=timezone.now()
     )
-    Ledger.objects.filter(member_id=chain_member.pk).update(chain_dirty_at=timezone.now())
 
 
 def _push_finalize(
     record: SentTransaction, receipt: Receipt | None, reason: str, client: ChainClient
 ) -> None:
-    """A batch is mined or failed: confirmed members get their new totals and their markers
-    cleared (if unchanged); members of a batch mined with status 0 count a failure (blocked at
-    ``MAX_FAILURES``)."""
+    """A batch is mined or failed: confirmed members get their new totals; members of a batch
+    mined with status 0 count a failure (blocked at ``MAX_FAILURES``)."""
     now = timezone.now()
     items = list(PushItem.objects.filter(batch=record))
     if receipt is not None and receipt.ok:
@@ -316,12 +273,9 @@ def _push_finalize(
                 last_error="",
                 updated_at=now,
             )
-            Ledger.objects.filter(member_id=item.member_id, chain_dirty_at=item.dirty_at).update(
-                chain_dirty_at=None
-            )
         return
     if receipt is None:
-        return  # refused or dropped before mining: not the members' fault, they stay dirty
+        return  # refused or dropped before mining: not the members' fault; they still differ
     member_ids = [item.member_id for item in items]
     ChainMember.objects.filter(member_id__in=member_ids).update(
         failures=F("failures") + 1, last_error=f"push {record.pk} failed: {reason}"[:2000]

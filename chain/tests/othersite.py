@@ -22,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from django.utils import timezone
 
     from chain.services.deploy import factory_deploy, reputation_create, successor_approve
     from chain.services.push import members_push
@@ -53,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         Ledger.objects.filter(member=alice).update(
             verified_uploaded=args.uploaded,
             verified_downloaded=args.downloaded,
-            chain_dirty_at=timezone.now(),
         )
         result = members_push()
         print(json.dumps({"factory": factory, "reputation": reputation, "pushed": result.pushed}))

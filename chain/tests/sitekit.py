@@ -50,12 +50,30 @@ def keyed_member(*, keypair: tuple[int, bytes] | None = None, **kwargs: object) 
 
 
 def credit(member: Member, uploaded: int, downloaded: int) -> None:
-    """Set the member's verified totals (bytes) and mark them for the chain, as receipt
-    verification does."""
+    """Set the member's verified totals (bytes), as receipt verification would leave them."""
     Ledger.objects.get_or_create(member=member)
     Ledger.objects.filter(member=member).update(
-        verified_uploaded=uploaded, verified_downloaded=downloaded, chain_dirty_at=timezone.now()
+        verified_uploaded=uploaded, verified_downloaded=downloaded, updated_at=timezone.now()
     )
+
+
+def unpublished() -> set[int]:
+    """Members whose ledger figures (imported + verified, bytes) the contract does not hold
+    yet by the site's own record (``ChainMember.pushed_*``), open batches included."""
+    waiting = set()
+    for ledger in Ledger.objects.select_related("member__chain_record"):
+        up = ledger.imported_uploaded + ledger.verified_uploaded
+        down = ledger.imported_downloaded + ledger.verified_downloaded
+        record = getattr(ledger.member, "chain_record", None)
+        if record is None:
+            if up or down:
+                waiting.add(ledger.member_id)
+        elif record.pushed_at is None or (record.pushed_uploaded, record.pushed_downloaded) != (
+            up,
+            down,
+        ):
+            waiting.add(ledger.member_id)
+    return waiting
 
 
 def chain_settings(node: Anvil, account: int = 0, **extra: object) -> override_settings:

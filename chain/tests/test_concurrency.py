@@ -14,8 +14,8 @@ from chain.models import PushBatch, PushItem, TxStatus
 from chain.services.push import members_push
 from chain.tasks import push_members
 from chain.tests.sitekit import chain_settings, credit, keyed_member, set_up_contracts
+from chain.waiting import ledgers_waiting_for_push
 from pbts_site.celery import app
-from reputation.models import Ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WORKERS = 4
@@ -47,7 +47,7 @@ def test_concurrent_workers_never_share_a_nonce(anvil):
             thread.join(timeout=60)
         assert len(outcomes) == WORKERS
         assert "busy" in outcomes  # they really overlapped, and the lease held them apart
-        while Ledger.objects.filter(chain_dirty_at__isnull=False).exists():
+        while ledgers_waiting_for_push().exists():
             members_push()
         nonces = list(PushBatch.objects.values_list("nonce", flat=True))
         assert len(nonces) == len(set(nonces))

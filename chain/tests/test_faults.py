@@ -24,8 +24,13 @@ from chain.services.push import MAX_FAILURES, members_push
 from chain.services.transactions import chain_client
 from chain.tasks import push_members
 from chain.tests.conftest import dev_client
-from chain.tests.sitekit import chain_settings, credit, keyed_member, set_up_contracts
-from reputation.models import Ledger
+from chain.tests.sitekit import (
+    chain_settings,
+    credit,
+    keyed_member,
+    set_up_contracts,
+    unpublished,
+)
 from tracker.tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +79,7 @@ def test_rpc_down_pushes_wait_then_drain_once(site):
     assert status()[0] == ChainStatus.RPC_DOWN
     assert push_members() == "rpc_down"  # the beat task returns, it does not crash
     assert PushBatch.objects.count() == 0
-    assert Ledger.objects.filter(chain_dirty_at__isnull=False).count() == 3  # nothing lost
+    assert len(unpublished()) == 3  # nothing lost
     site.start()
     result = members_push()
     assert result.pushed == 3
@@ -111,7 +116,7 @@ def test_rpc_dies_between_recording_and_broadcast(site, monkeypatch):
     assert PushBatch.objects.count() == 1
     assert on_chain(keyed.pk) == (True, 5, 5)
     assert change_events() == 1
-    assert Ledger.objects.get(member=keyed.member).chain_dirty_at is None
+    assert unpublished() == set()
 
 
 def test_crash_after_broadcast_is_reconciled_by_hash(site, monkeypatch):
@@ -130,13 +135,13 @@ def test_crash_after_broadcast_is_reconciled_by_hash(site, monkeypatch):
     monkeypatch.undo()
     (batch,) = PushBatch.objects.all()
     assert batch.tx_status == TxStatus.SENT
-    assert Ledger.objects.filter(chain_dirty_at__isnull=False).count() == 2  # not yet cleared
+    assert len(unpublished()) == 2  # not yet confirmed
     result = members_push()
     assert result.batches == []  # nothing re-sent
     batch.refresh_from_db()
     assert batch.tx_status == TxStatus.CONFIRMED and batch.block_number
     assert change_events() == 2
-    assert not Ledger.objects.filter(chain_dirty_at__isnull=False).exists()
+    assert unpublished() == set()
     assert ChainConfig.objects.get().lease_owner == ""  # the crashed run let go of the lease
 
 
@@ -176,7 +181,7 @@ def test_reverted_transaction_is_failed_never_success(site, monkeypatch):
     assert result.pushed == 0
     assert status()[0] == ChainStatus.REVERTED
     assert on_chain(members[0].pk) == (False, 0, 0)
-    assert Ledger.objects.filter(chain_dirty_at__isnull=False).count() == 3
+    assert len(unpublished()) == 3
     assert {r.failures for r in ChainMember.objects.all()} == {1}
     public = Client().get("/contract/status").json()
     assert public["status"] == "reverted"
@@ -220,7 +225,7 @@ def test_no_funds_is_a_clear_status_and_nothing_is_recorded(site):
         members_push()
     assert status()[0] == ChainStatus.NO_FUNDS
     assert PushBatch.objects.count() == 0
-    assert Ledger.objects.get(member=keyed.member).chain_dirty_at is not None
+    assert keyed.member.pk in unpublished()
     client.w3.provider.make_request("anvil_setBalance", [client.address, hex(balance)])
     assert members_push().pushed == 1
 

@@ -13,8 +13,8 @@ One run is one transaction:
 3. credit the valid receipts: ``Ledger.verified_uploaded += piece_length`` for the uploader
    and ``Ledger.verified_downloaded += piece_length`` for the downloader, never the reverse
    (the reporter gets no download credit and the downloader is debited, hole 9); mark the
-   receipts ``verified`` with ``is_credited`` set, update the reports' counters and mark the
-   changed ledgers for the chain (``Ledger.chain_dirty_at``).
+   receipts ``verified`` with ``is_credited`` set and update the reports' counters (the
+   chain app finds the changed ledgers by comparing them with what it pushed).
 
 All of step 3 commits with the status change, so a run killed at any point leaves every
 receipt either queued and uncredited or verified and credited: a re-run credits each receipt
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -37,7 +36,7 @@ from receipts import rules
 from receipts.bls import SignedItem, find_invalid
 from receipts.models import AggregateSignature, Receipt, Report, ReportStatus, Status
 from receipts.site import bls_backend
-from reputation.models import Ledger
+from reputation.services import ledger_credit_verified
 
 _CLAIM_FIELDS = (
     "id",
@@ -151,7 +150,7 @@ def _record(units: list[_Unit], bad: set[int]) -> VerifyOutcome:
     AggregateSignature.objects.filter(pk__in=[u.aggregate.pk for u in refused_groups]).update(
         status=Status.REFUSED, reason=rules.GROUP_BAD_SIGNATURE
     )
-    _credit(good, now)
+    _credit(good)
     _count(units, bad)
     return VerifyOutcome(
         claimed=sum(len(u.receipts) for u in units),
@@ -161,26 +160,15 @@ def _record(units: list[_Unit], bad: set[int]) -> VerifyOutcome:
     )
 
 
-def _credit(good: list[Receipt], now: datetime) -> None:
-    """Add verified upload to uploaders and verified download to downloaders (bytes), and
-    mark their ledgers for the chain. Ledgers are updated in member id order (a fixed lock
-    order)."""
+def _credit(good: list[Receipt]) -> None:
+    """Add verified upload to uploaders and verified download to downloaders (bytes), through
+    the ledger's owner (``reputation.services``), in this run's transaction."""
     up: dict[int, int] = defaultdict(int)
     down: dict[int, int] = defaultdict(int)
     for receipt in good:
         up[receipt.uploader_id] += receipt.piece_length
         down[receipt.downloader_id] += receipt.piece_length
-    members = sorted(set(up) | set(down))
-    if not members:
-        return
-    Ledger.objects.bulk_create([Ledger(member_id=m) for m in members], ignore_conflicts=True)
-    for member_id in members:
-        Ledger.objects.filter(member_id=member_id).update(
-            verified_uploaded=F("verified_uploaded") + up.get(member_id, 0),
-            verified_downloaded=F("verified_downloaded") + down.get(member_id, 0),
-            chain_dirty_at=now,
-            updated_at=now,
-        )
+    ledger_credit_verified(uploaded=up, downloaded=down)
 
 
 def _count(units: list[_Unit], bad: set[int]) -> None:

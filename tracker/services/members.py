@@ -17,7 +17,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
-from reputation.models import Ledger
+from reputation.services import ledger_open
 from tracker import authcache
 from tracker.errors import Conflict, InvalidInput, NotPermitted
 from tracker.models import Invite, Member, MemberClass, new_passkey
@@ -60,7 +60,7 @@ def member_create(
             member.save()
     except IntegrityError as exc:
         raise Conflict("That username is taken.", field="username") from exc
-    Ledger.objects.create(member=member)
+    ledger_open(member_id=member.pk)
     Token.objects.create(user=member)
     return member
 

@@ -3,13 +3,9 @@
 One transaction per batch, one statement per table: the batch id row (``StatsFlush``, inserted
 with ON CONFLICT DO NOTHING, so a re-run of an applied batch changes nothing), the member ledger,
 the per-member-torrent history (upsert) and the torrent counters. Each statement reads the
-batch's rows from a ``WITH v(...)`` clause (:func:`_rows`): on PostgreSQL one ``bigint[]``
-parameter per column, unnested (a batch of any size is a handful of parameters); elsewhere
-(SQLite >= 3.33, the embedded default) a ``VALUES`` list. Rows of members or torrents deleted
-since the announce match nothing in the joins and are left out.
-
-Sums saturate at the largest BIGINT (:func:`_add`) instead of overflowing: a client that claims
-absurd counters cannot make every later flush fail.
+batch's rows from a ``WITH v(...)`` clause (``core.bulksql``). Rows of members or torrents
+deleted since the announce match nothing in the joins and are left out. The ledger is written
+by its owner, ``reputation.services.ledger_credit_announced``, inside this transaction.
 """
 
 from __future__ import annotations
@@ -19,36 +15,15 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.bulksql import saturating_add, values_cte
+from reputation.services import ledger_credit_announced
 from tracker.announce.store import StatsBatch
 
-MAX_BIGINT = 2**63 - 1
 # A torrent's snatches: its members' completed histories (once per member and torrent).
 _SNATCH_COUNT = (
     "(SELECT COUNT(*) FROM tracker_torrenthistory h"
     " WHERE h.torrent_id = tracker_torrent.id AND h.completed_at IS NOT NULL)"
 )
-
-
-def _rows(columns: tuple[str, ...], rows: list[tuple[int, ...]]) -> tuple[str, list]:
-    """``WITH v(columns) AS (...)`` holding ``rows`` (integers, at most ``MAX_BIGINT``), and
-    its parameters."""
-    names = ", ".join(columns)
-    rows = [tuple(min(value, MAX_BIGINT) for value in row) for row in rows]
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(["%s::bigint[]"] * len(columns))
-        return f"WITH v({names}) AS (SELECT * FROM unnest({arrays}))", [
-            list(column) for column in zip(*rows, strict=True)
-        ]
-    one = "(" + ", ".join(["CAST(%s AS BIGINT)"] * len(columns)) + ")"
-    return f"WITH v({names}) AS (VALUES {', '.join([one] * len(rows))})", [
-        value for row in rows for value in row
-    ]
-
-
-def _add(column: str, value: str) -> str:
-    """SQL for ``column + value`` that saturates at ``MAX_BIGINT`` (both non-negative)."""
-    top = MAX_BIGINT
-    return f"CASE WHEN {column} > {top} - {value} THEN {top} ELSE {column} + {value} END"
 
 
 def _insert_batch_row(cursor, batch: StatsBatch, members: int) -> bool:
@@ -60,25 +35,12 @@ def _insert_batch_row(cursor, batch: StatsBatch, members: int) -> bool:
     return cursor.rowcount == 1
 
 
-def _update_ledgers(cursor, totals: dict[int, list[int]]) -> None:
-    rows = [(member_id, up, down, seed) for member_id, (up, down, seed) in totals.items()]
-    with_v, params = _rows(("member_id", "up", "down", "seed"), rows)
-    ledger = "reputation_ledger"
-    cursor.execute(
-        f"{with_v} UPDATE {ledger} SET uploaded = {_add(ledger + '.uploaded', 'v.up')},"
-        f" downloaded = {_add(ledger + '.downloaded', 'v.down')},"
-        f" seeding_seconds = {_add(ledger + '.seeding_seconds', 'v.seed')},"
-        f" updated_at = %s FROM v WHERE {ledger}.member_id = v.member_id",
-        [*params, timezone.now()],
-    )
-
-
 def _upsert_history(cursor, batch: StatsBatch) -> None:
     rows = [
         (member_id, torrent_id, up, down, seed, snatched)
         for (member_id, torrent_id), (up, down, seed, snatched) in batch.credits.items()
     ]
-    with_v, params = _rows(("member_id", "torrent_id", "up", "down", "seed", "snatched"), rows)
+    with_v, params = values_cte(("member_id", "torrent_id", "up", "down", "seed", "snatched"), rows)
     now = timezone.now()
     history = "tracker_torrenthistory"
     cursor.execute(
@@ -89,9 +51,9 @@ def _upsert_history(cursor, batch: StatsBatch) -> None:
         " JOIN tracker_member m ON m.id = v.member_id"
         " JOIN tracker_torrent t ON t.id = v.torrent_id"
         " WHERE true ON CONFLICT (member_id, torrent_id) DO UPDATE SET"
-        f" uploaded = {_add(history + '.uploaded', 'excluded.uploaded')},"
-        f" downloaded = {_add(history + '.downloaded', 'excluded.downloaded')},"
-        f" seed_seconds = {_add(history + '.seed_seconds', 'excluded.seed_seconds')},"
+        f" uploaded = {saturating_add(history + '.uploaded', 'excluded.uploaded')},"
+        f" downloaded = {saturating_add(history + '.downloaded', 'excluded.downloaded')},"
+        f" seed_seconds = {saturating_add(history + '.seed_seconds', 'excluded.seed_seconds')},"
         f" completed_at = COALESCE({history}.completed_at, excluded.completed_at),"
         " updated_at = excluded.updated_at",
         [*params, now, now, now],
@@ -100,7 +62,7 @@ def _upsert_history(cursor, batch: StatsBatch) -> None:
 
 def _recount_snatches(cursor, snatched: set[int]) -> None:
     """``snatches`` of torrents with a new snatch, when the batch carries no counts."""
-    with_v, params = _rows(("torrent_id",), [(torrent_id,) for torrent_id in snatched])
+    with_v, params = values_cte(("torrent_id",), [(torrent_id,) for torrent_id in snatched])
     cursor.execute(
         f"{with_v} UPDATE tracker_torrent SET snatches = {_SNATCH_COUNT}"
         " FROM v WHERE tracker_torrent.id = v.torrent_id",
@@ -117,7 +79,7 @@ def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[i
         (torrent_id, seeders, leechers, int(torrent_id in snatched))
         for torrent_id, (seeders, leechers) in counts.items()
     ]
-    with_v, params = _rows(("torrent_id", "seeders", "leechers", "snatched"), rows)
+    with_v, params = values_cte(("torrent_id", "seeders", "leechers", "snatched"), rows)
     cursor.execute(
         f"{with_v} UPDATE tracker_torrent SET seeders = v.seeders, leechers = v.leechers,"
         f" snatches = CASE WHEN v.snatched = 1 THEN {_SNATCH_COUNT}"
@@ -154,7 +116,7 @@ def stats_flush(*, batch: StatsBatch) -> bool:
         if not _insert_batch_row(cursor, batch, len(totals)):
             return False
         if credited:
-            _update_ledgers(cursor, credited)
+            ledger_credit_announced(totals=credited)
         if batch.credits:
             _upsert_history(cursor, batch)
         # One statement on the torrents: counts (with the snatches of snatched ones, which

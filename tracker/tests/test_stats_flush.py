@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from core.bulksql import MAX_BIGINT
 from reputation.models import Ledger
 from tracker.announce.store import StatsBatch
 from tracker.models import Member, Torrent, TorrentHistory
-from tracker.services.stats import MAX_BIGINT, stats_flush
+from tracker.services.stats import stats_flush
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
 
