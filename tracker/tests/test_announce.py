@@ -189,12 +189,12 @@ def test_redis_flush_that_dies_is_rerun_and_a_batch_applies_once(client, swarm, 
 
     from tracker.services import stats
 
-    real_update = stats._update_ledgers
+    real_credit = stats.ledger_credit_announced
 
-    def boom(cursor, totals):
+    def boom(*, totals):
         raise RuntimeError("database went away mid-flush")
 
-    monkeypatch.setattr(stats, "_update_ledgers", boom)
+    monkeypatch.setattr(stats, "ledger_credit_announced", boom)
     with pytest.raises(RuntimeError):
         tracking.flush_now()
     assert Ledger.objects.get(member=seeder).uploaded == 0
@@ -202,7 +202,7 @@ def test_redis_flush_that_dies_is_rerun_and_a_batch_applies_once(client, swarm, 
     queue = tracking.runtime().queue
     (batch_id,) = queue.pending()  # the claimed batch waits in Redis
 
-    monkeypatch.setattr(stats, "_update_ledgers", real_update)
+    monkeypatch.setattr(stats, "ledger_credit_announced", real_credit)
     batch = queue.read(batch_id)
     assert batch.credits == {(seeder.pk, torrent.pk): [700, 0, 1000, 0]}
     assert stats.stats_flush(batch=batch) is True  # died after commit, before forgetting ...
