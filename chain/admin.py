@@ -15,20 +15,12 @@ from chain.models import ChainConfig, ChainMember, ChainStatus, Migration, PushB
 from chain.selectors import chain_overview
 from chain.services.migration import migrations_send
 from chain.services.push import chain_member_unblock, members_push
-from tracker.services.audit import audit_record
+from core.admin import ReadOnlyAdminMixin
+from core.audit import audit_record
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Nobody adds, edits or deletes these rows by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Staff look; nobody adds, edits or deletes these rows by hand (actions call services)."""
 
 
 def _hex(value: bytes | memoryview | None) -> str:

@@ -13,14 +13,36 @@ from django.core.cache import cache
 from eth_account import Account
 
 from chain.client import ChainClient, ChainError
+from chain.message import migration_message
 from chain.models import OPEN_TX, ChainConfig, ChainMember, Migration, PushBatch, TxStatus
-from chain.services.transactions import chain_is_configured
 from chain.waiting import ledgers_waiting_for_push
 from reputation.models import Ledger
 from tracker.models import Member
 
 NOT_CONFIGURED = "not configured"
 RPC_CACHE_SECONDS = 15
+
+
+def chain_config() -> ChainConfig:
+    """The single ``ChainConfig`` row (created empty on first use)."""
+    config, _ = ChainConfig.objects.get_or_create(pk=1)
+    return config
+
+
+def chain_is_configured() -> bool:
+    """Whether the RPC URL and the private key are set (the contracts may still be missing)."""
+    return bool(settings.PBTS_CHAIN_RPC_URL and settings.PBTS_CHAIN_PRIVATE_KEY)
+
+
+def migration_message_for(migration: Migration) -> bytes:
+    """:func:`chain.message.migration_message` of a stored request (148 bytes)."""
+    return migration_message(
+        chain_id=int(migration.chain_id or 0),
+        contract=migration.contract_address,
+        record=bytes(migration.record_id),
+        member_id=migration.member_id,
+        challenge=bytes(migration.challenge),
+    )
 
 
 def masked_rpc_url(url: str) -> str:
@@ -182,8 +204,6 @@ def member_chain_view(member: Member, *, live: bool = True, private: bool = Fals
 def migration_view(migration: Migration) -> dict[str, Any]:
     """A migration request as JSON: its state and, while it waits for a signature, the
     message to sign (hex)."""
-    from chain.services.migration import migration_message_for
-
     data: dict[str, Any] = {
         "id": migration.pk,
         "status": migration.status,

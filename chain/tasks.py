@@ -13,9 +13,9 @@ import logging
 from celery import shared_task
 
 from chain.client import ChainError
+from chain.selectors import chain_is_configured
 from chain.services.migration import migrations_send
 from chain.services.push import members_push
-from chain.services.transactions import chain_is_configured
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from rest_framework import serializers
 
 from chain.api.serializers import decode_blob
 from chain.services.migration import migration_challenge, migration_submit
+from core.errors import DomainError
+from core.views import form_post_only, member_required
 from receipts.models import SIGNATURE_BYTES
-from tracker.errors import DomainError
-from tracker.views.base import form_post_only, member_required
 
 
 @form_post_only

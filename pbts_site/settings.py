@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
     "tracker",
     "receipts",
     "reputation",
@@ -156,12 +157,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tracker.api.permissions.IsMemberInGoodStanding"],
-    "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.DefaultPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.IsMemberInGoodStanding"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"upload": "30/hour", "credentials": "10/hour"},
-    "EXCEPTION_HANDLER": "tracker.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PBTS API",

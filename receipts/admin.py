@@ -17,9 +17,9 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.admin import ModeratorAccessMixin, ReadOnlyAdminMixin, with_reason
 from receipts.models import AggregateSignature, BLSKey, Receipt, Report
 from receipts.services.keys import bls_key_revoke
-from tracker.admin import ModeratorAccessMixin, ReadOnlyAdminMixin, _with_reason
 
 
 def _hex(value: bytes | memoryview | None) -> str:
@@ -93,7 +93,7 @@ class BLSKeyAdmin(ModeratorAccessMixin, admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[BLSKey]):
         """Ask for a reason, then revoke each key (audited)."""
-        return _with_reason(
+        return with_reason(
             self,
             request,
             queryset,

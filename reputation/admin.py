@@ -9,21 +9,17 @@ reports far more upload than other members' receipts back is probably lying.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from django.contrib import admin
 from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
+from core.admin import ReadOnlyAdminMixin
 from reputation.models import Ledger
 from reputation.policy import ratio
 from reputation.selectors import below_min_ratio, upload_gap
-
-
-def _is_moderator(request: HttpRequest) -> bool:
-    user = request.user
-    return bool(user.is_authenticated and user.is_active and user.is_moderator)
 
 
 class RatioFilter(admin.SimpleListFilter):
@@ -69,7 +65,7 @@ class UploadGapFilter(admin.SimpleListFilter):
 
 
 @admin.register(Ledger)
-class LedgerAdmin(admin.ModelAdmin):
+class LedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Per-member announced and verified figures; read-only."""
 
     list_display = (
@@ -107,26 +103,6 @@ class LedgerAdmin(admin.ModelAdmin):
         """Ledgers with the upload-gap flag computed by the database (:func:`upload_gap`)."""
         flag = ExpressionWrapper(upload_gap(), output_field=BooleanField())
         return super().get_queryset(request).annotate(has_upload_gap=flag)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        """Staff see the app."""
-        return _is_moderator(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Staff may look."""
-        return _is_moderator(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Ledgers are made with the member."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Figures are never edited by hand."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """A ledger lives as long as its member."""
-        return False
 
     @admin.display(description="uploaded", ordering="uploaded")
     def uploaded_display(self, obj: Ledger) -> str:

@@ -1,6 +1,6 @@
 """Forms of the member pages. They validate input only; the rules live in ``tracker/services``.
 
-A service's :class:`~tracker.errors.DomainError` becomes a form error through
+A service's :class:`~core.errors.DomainError` becomes a form error through
 :func:`add_domain_error`, on the field it names when the form has that field.
 """
 
@@ -14,7 +14,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
-from tracker.errors import DomainError
+from core.errors import DomainError
 from tracker.models import Category, Member
 from tracker.selectors import TORRENT_SORTS
 

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from core.views import member_required
 from tracker.forms import MemberPasswordResetForm
 from tracker.views import accounts, pages, torrents
-from tracker.views.base import member_required
 
 urlpatterns = [
     path("", pages.home, name="home"),

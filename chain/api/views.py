@@ -25,14 +25,14 @@ from chain.api.serializers import (
 )
 from chain.client import ChainError, TransactionPending, TransactionReverted
 from chain.models import Migration
-from chain.selectors import chain_overview, member_chain_view, migration_view
+from chain.selectors import chain_config, chain_overview, member_chain_view, migration_view
 from chain.services.deploy import factory_deploy, reputation_create
 from chain.services.migration import migration_challenge, migration_submit
 from chain.services.push import member_mark_for_push, members_push
-from chain.services.transactions import chain_config
-from tracker.api.permissions import IsMemberInGoodStanding
+from core.api.permissions import IsMemberInGoodStanding
+from core.audit import audit_record
+from core.errors import NotFound
 from tracker.models import Member
-from tracker.services.audit import audit_record
 
 JSON = OpenApiResponse(OpenApiTypes.OBJECT, description="JSON document (see docs/chain.md).")
 FIELD_ERRORS = OpenApiResponse(
@@ -134,8 +134,6 @@ class InitView(ChainAPIView):
 
 
 def _member(username: str) -> Member:
-    from tracker.errors import NotFound
-
     member = Member.objects.filter(username=username).first()
     if member is None:
         raise NotFound("No such member.", field="username")

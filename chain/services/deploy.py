@@ -11,10 +11,11 @@ from web3 import Web3
 from chain.client import ChainClient, ChainError, Receipt, TransactionReverted
 from chain.contracts import artifact
 from chain.models import ChainConfig
-from chain.services.transactions import chain_config, chain_work, lease_renew
-from tracker.errors import Conflict, InvalidInput
+from chain.selectors import chain_config
+from chain.services.transactions import chain_work, lease_renew
+from core.audit import audit_record
+from core.errors import Conflict, InvalidInput
 from tracker.models import Member
-from tracker.services.audit import audit_record
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chain.client import ChainClient, Receipt, SignedTx, TransactionReverted
 from chain.contracts import record_id
-from chain.message import migration_message
 from chain.models import (
     ChainConfig,
     ChainMember,
@@ -32,33 +32,18 @@ from chain.models import (
     MigrationStatus,
     SentTransaction,
 )
-from chain.services.transactions import (
-    FINALIZERS,
-    chain_config,
-    chain_is_configured,
-    chain_work,
-)
+from chain.selectors import chain_config, chain_is_configured, migration_message_for
+from chain.services.transactions import FINALIZERS, chain_work, tx_send
+from core.errors import Conflict, InvalidInput, NotFound
 from receipts.models import SIGNATURE_BYTES, BLSKey
 from receipts.site import bls_backend
 from reputation.services import ledger_credit_imported
-from tracker.errors import Conflict, InvalidInput, NotFound
 from tracker.models import Member
 
 CHALLENGE_BYTES = 32
 CHALLENGE_SECONDS = 15 * 60
 """How long a challenge may be answered (seconds)."""
 IN_FLIGHT = (MigrationStatus.QUEUED, MigrationStatus.PENDING, MigrationStatus.SENT)
-
-
-def migration_message_for(migration: Migration) -> bytes:
-    """:func:`migration_message` of a stored request."""
-    return migration_message(
-        chain_id=int(migration.chain_id or 0),
-        contract=migration.contract_address,
-        record=bytes(migration.record_id),
-        member_id=migration.member_id,
-        challenge=bytes(migration.challenge),
-    )
 
 
 def _ready_config() -> ChainConfig:
@@ -180,10 +165,13 @@ def _verifies(migration: Migration, signature: bytes) -> bool:
         return False
 
 
-def _enqueue(migration_id: int) -> None:
-    from chain.tasks import send_migration
+SEND_TASK = "chain.send_migration"
 
-    send_migration.delay(migration_id=migration_id)
+
+def _enqueue(migration_id: int) -> None:
+    """Queue the ``chain.send_migration`` task (``chain/tasks.py``), found by name in the
+    Celery app's registry: the tasks module imports this one, never the other way round."""
+    current_app.tasks[SEND_TASK].delay(migration_id=migration_id)
 
 
 def migrations_send(*, migration_ids: list[int] | None = None) -> list[Migration]:
@@ -198,8 +186,6 @@ def migrations_send(*, migration_ids: list[int] | None = None) -> list[Migration
     """
 
     def work(client: ChainClient, config: ChainConfig, token: str) -> list[Migration]:
-        from chain.services.transactions import tx_send
-
         queue = Migration.objects.filter(status=MigrationStatus.QUEUED).order_by("created_at")
         if migration_ids is not None:
             queue = queue.filter(pk__in=migration_ids)

@@ -29,8 +29,8 @@ from chain.models import (
 )
 from chain.services.transactions import FINALIZERS, chain_work, tx_send
 from chain.waiting import ledgers_waiting_for_push
+from core.errors import InvalidInput
 from receipts.models import BLSKey
-from tracker.errors import InvalidInput
 from tracker.models import Member
 
 MAX_FAILURES = 3

@@ -52,6 +52,7 @@ from chain.models import (
     SentTransaction,
     TxStatus,
 )
+from chain.selectors import chain_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,17 +79,6 @@ class LeaseLost(ChainError):
 
 
 # --- configuration and status ------------------------------------------------------------
-
-
-def chain_config() -> ChainConfig:
-    """The single ``ChainConfig`` row (created empty on first use)."""
-    config, _ = ChainConfig.objects.get_or_create(pk=1)
-    return config
-
-
-def chain_is_configured() -> bool:
-    """Whether the RPC URL and the private key are set (the contracts may still be missing)."""
-    return bool(settings.PBTS_CHAIN_RPC_URL and settings.PBTS_CHAIN_PRIVATE_KEY)
 
 
 def chain_client() -> ChainClient:

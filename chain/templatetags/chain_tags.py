@@ -6,8 +6,7 @@ from typing import Any
 
 from django import template
 
-from chain.selectors import member_chain_view
-from chain.services.transactions import chain_config, chain_is_configured
+from chain.selectors import chain_config, chain_is_configured, member_chain_view
 
 register = template.Library()
 

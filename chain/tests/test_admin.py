@@ -8,7 +8,7 @@ from django.test import Client
 from chain.models import ChainConfig, ChainMember, Migration, PushBatch
 from chain.services.push import members_push
 from chain.tests.sitekit import chain_settings, credit, keyed_member, set_up_contracts
-from tracker.models import AuditLog
+from core.models import AuditLog
 from tracker.tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

@@ -189,7 +189,7 @@ def test_profile_migration_button_challenge_and_signature(site):
     assert response.status_code == 302
     migration = Migration.objects.get(member=keyed.member)
     html = client.get(reverse("profile")).content.decode()
-    from chain.services.migration import migration_message_for
+    from chain.selectors import migration_message_for
 
     assert migration_message_for(migration).hex() in html
     response = client.post(

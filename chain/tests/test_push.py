@@ -25,7 +25,7 @@ from chain.tests.sitekit import (
     set_up_contracts,
     unpublished,
 )
-from tracker.models import AuditLog
+from core.models import AuditLog
 
 pytestmark = pytest.mark.django_db(transaction=False)
 GIB = 1024**3

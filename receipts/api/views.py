@@ -1,7 +1,7 @@
 """Receipts API views: keys, reports, attest and the development key generator.
 
 Each view validates with a serializer, calls one service or selector and serializes the
-result; ``tracker.api.errors.exception_handler`` turns domain errors into JSON. They serve both
+result; ``core.api.exception_handler`` turns domain errors into JSON. They serve both
 the versioned paths (``/api/v1/keys/``, ``/api/v1/reports/``) and the original PBTS paths
 (``/register``, ``/report``, ``/report/<id>``, ``/attest``, ``/keygen``), always authenticated
 by the member's API token (``Authorization: Token <key>``).
@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.errors import InvalidInput, NotPermitted
 from receipts import format as receipt_format
 from receipts import rules
 from receipts.api.serializers import (
@@ -44,7 +45,6 @@ from receipts.services.attest import receipt_attest
 from receipts.services.keys import bls_dev_keygen, bls_key_register
 from receipts.services.reports import AggregateInput, SingleInput, report_submit
 from receipts.site import site_realm
-from tracker.errors import InvalidInput, NotPermitted
 from tracker.models import Member
 
 FIELD_ERRORS = OpenApiResponse(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from core.errors import InvalidInput
 from receipts import format as receipt_format
 from receipts import rules
 from receipts.selectors import torrent_v1_size
 from receipts.site import site_realm
-from tracker.errors import InvalidInput
 from tracker.models import Torrent, TorrentStatus
 
 

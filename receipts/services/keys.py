@@ -17,12 +17,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.audit import audit_record
+from core.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from receipts.bls import keygen, pop_prove
 from receipts.models import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, BLSKey
 from receipts.site import bls_backend
-from tracker.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from tracker.models import Member
-from tracker.services.audit import audit_record
 
 KEYGEN_DISABLED = (
     "/keygen is disabled on this site: make your key on your own machine with "

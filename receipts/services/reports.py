@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
+from core.errors import InvalidInput
 from receipts import format as receipt_format
 from receipts import rules
 from receipts.models import (
@@ -51,7 +52,6 @@ from receipts.selectors import (
 )
 from receipts.site import site_realm
 from receipts.tasks import verify_receipts
-from tracker.errors import InvalidInput
 from tracker.models import Member, Torrent, TorrentHistory, TorrentStatus
 
 INSERT_BATCH = 1000

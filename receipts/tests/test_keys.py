@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from core.errors import InvalidInput, NotPermitted
+from core.models import AuditLog
 from receipts.bls import pop_prove
 from receipts.models import BLSKey, key_fingerprint
 from receipts.services.keys import bls_key_revoke
 from receipts.tests.conftest import api_for, b64, new_keypair, post_json, vector
-from tracker.errors import InvalidInput, NotPermitted
-from tracker.models import AuditLog
 from tracker.services.members import member_ban
 from tracker.tests.factories import MemberFactory
 

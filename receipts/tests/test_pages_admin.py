@@ -7,12 +7,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 from django.urls import reverse
 
+from core.models import AuditLog
 from receipts.models import AggregateSignature, BLSKey, Receipt, Report
 from receipts.services.verify import receipt_batch_verify
 from receipts.site import site_realm
 from receipts.tests.conftest import PIECE, api_for, make_actor, make_receipt, post_json, single
 from reputation.models import Ledger
-from tracker.models import AuditLog
 from tracker.tests.factories import DEFAULT_PASSWORD, MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_admin_revokes_a_key_with_an_audited_reason(staff_client, uploader):
     url = reverse("admin:receipts_blskey_changelist")
     data = {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [str(key.pk)]}
     asked = staff_client.post(url, {**data, "index": "0"})
-    assert "admin/tracker/action_reason.html" in [t.name for t in asked.templates]
+    assert "admin/core/action_reason.html" in [t.name for t in asked.templates]
     done = staff_client.post(url, {**data, "apply": "yes", "reason": "key leaked"})
     assert done.status_code == 302
     key.refresh_from_db()

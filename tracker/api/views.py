@@ -1,6 +1,6 @@
 """API v1 views. Each one validates with a serializer, calls one service or selector, and
 serializes the result. Domain errors raised by services are turned into JSON by
-``tracker.api.errors.exception_handler``."""
+``core.api.exception_handler``."""
 
 from __future__ import annotations
 

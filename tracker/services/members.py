@@ -17,11 +17,11 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
+from core.audit import audit_record
+from core.errors import Conflict, InvalidInput, NotPermitted
 from reputation.services import ledger_open
 from tracker import authcache
-from tracker.errors import Conflict, InvalidInput, NotPermitted
 from tracker.models import Invite, Member, MemberClass, new_passkey
-from tracker.services.audit import audit_record
 
 
 @transaction.atomic

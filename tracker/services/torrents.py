@@ -8,11 +8,11 @@ import unicodedata
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.audit import audit_record
+from core.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from tracker import authcache, metainfo
-from tracker.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
 from tracker.selectors import member_announce_url, member_udp_announce_url, torrent_visible
-from tracker.services.audit import audit_record
 
 NAME_MAX_LENGTH = Torrent._meta.get_field("name").max_length or 255
 DUPLICATE_MESSAGE = "This torrent is already on the site."

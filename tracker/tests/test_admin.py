@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from core.audit import audit_record
+from core.models import AuditLog
 from reputation.models import Ledger
 from tracker import authcache
 from tracker.models import (
-    AuditLog,
     Category,
     ClientPrefix,
     Invite,
@@ -30,7 +31,6 @@ from tracker.models import (
     TorrentStatus,
 )
 from tracker.services import members
-from tracker.services.audit import audit_record
 from tracker.tests.factories import CategoryFactory, MemberFactory
 from tracker.tests.torrents import upload_torrent
 
@@ -246,7 +246,7 @@ def test_ban_action_asks_for_a_reason_and_refuses_an_empty_one(staff_client):
     member = MemberFactory()
     first = _action(staff_client, Member, "ban_members", [member])
     assert first.status_code == 200
-    assert "admin/tracker/action_reason.html" in [t.name for t in first.templates]
+    assert "admin/core/action_reason.html" in [t.name for t in first.templates]
     empty = _confirm(staff_client, Member, "ban_members", [member], reason="   ")
     assert empty.status_code == 200
     assert empty.context["form"].errors["reason"]

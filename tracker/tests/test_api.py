@@ -16,8 +16,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
+from core.models import AuditLog
 from tracker.metainfo import V2_ONLY_MESSAGE
-from tracker.models import AuditLog, Category, Member, Torrent, TorrentFile, TorrentStatus
+from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
 from tracker.selectors import member_announce_url
 from tracker.services.members import member_api_token, member_ban, member_set_downloading
 from tracker.services.torrents import torrent_moderate

@@ -4,9 +4,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from core.errors import Conflict, InvalidInput, NotPermitted
+from core.models import AuditLog
 from tracker import authcache
-from tracker.errors import Conflict, InvalidInput, NotPermitted
-from tracker.models import AuditLog, Invite
+from tracker.models import Invite
 from tracker.services import members
 from tracker.tests.factories import DEFAULT_PASSWORD, MemberFactory
 

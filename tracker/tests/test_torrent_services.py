@@ -15,9 +15,10 @@ from django.db import IntegrityError
 from django.db.models.query import QuerySet
 from fastbencode import bdecode, bencode
 
+from core.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from core.models import AuditLog
 from tracker import authcache, metainfo
-from tracker.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from tracker.models import AuditLog, Category, Torrent, TorrentFile, TorrentStatus
+from tracker.models import Category, Torrent, TorrentFile, TorrentStatus
 from tracker.selectors import member_announce_url, member_udp_announce_url
 from tracker.services import members
 from tracker.services.torrents import (

@@ -14,12 +14,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from receipts.selectors import member_active_key
-from receipts.site import site_realm
+from core.errors import DomainError
+from core.views import form_post_only, member_required
 from reputation.models import Ledger
 from reputation.policy import ratio
 from tracker import tracking
-from tracker.errors import DomainError
 from tracker.forms import (
     ConfirmForm,
     InviteCreateForm,
@@ -30,7 +29,6 @@ from tracker.forms import (
 from tracker.models import Invite, Member
 from tracker.selectors import member_announce_url
 from tracker.services import members
-from tracker.views.base import form_post_only, member_required
 
 PASSKEY_CONFIRM = "I understand: my torrent clients must use the new announce URL."
 TOKEN_CONFIRM = "I understand: scripts using the old API token stop working."
@@ -98,8 +96,6 @@ def _profile(request: HttpRequest, member: Member) -> HttpResponse:
         "show_private": is_self or viewer.is_moderator,
         "show_staff": viewer.is_moderator,
         "stats": member_stats(member),
-        "bls_key": member_active_key(member) if is_self or viewer.is_moderator else None,
-        "realm_id": site_realm().hex(),
         "announce_url": member_announce_url(member) if is_self else "",
         "invitee_count": member.invitees.count(),
     }

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from core.views import member_required
 from tracker.models import SitePage
 from tracker.selectors import torrent_browse
 from tracker.views.accounts import member_stats
-from tracker.views.base import member_required
 
 HOME_LATEST = 10
 

@@ -8,12 +8,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 
-from tracker.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound
+from core.views import member_required, refusal
 from tracker.forms import TorrentBrowseForm, TorrentUploadForm, add_domain_error
 from tracker.models import Category, TorrentStatus
 from tracker.selectors import torrent_browse, torrent_visible
 from tracker.services import torrents as torrent_services
-from tracker.views.base import member_required, refusal
 
 PAGE_SIZE = 50
 

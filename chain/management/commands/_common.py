@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from django.core.management.base import CommandError
 
 from chain.client import ChainError
-from tracker.errors import DomainError
+from core.errors import DomainError
 
 T = TypeVar("T")
 

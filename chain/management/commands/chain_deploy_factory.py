@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from chain.management.commands._common import dumps, run
+from chain.selectors import chain_config
 from chain.services.deploy import factory_adopt, factory_deploy
-from chain.services.transactions import chain_config
 
 
 class Command(BaseCommand):

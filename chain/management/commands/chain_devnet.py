@@ -21,9 +21,9 @@ from django.test import override_settings
 
 from chain.devnet import BASE_DIR, Anvil
 from chain.management.commands._common import dumps, run
-from chain.selectors import chain_overview
+from chain.selectors import chain_config, chain_overview
 from chain.services.deploy import factory_deploy, reputation_create
-from chain.services.transactions import chain_client, chain_config
+from chain.services.transactions import chain_client
 
 STATE_DIR = BASE_DIR / ".local" / "chain"
 

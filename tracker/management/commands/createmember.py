@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 
-from tracker.errors import DomainError
+from core.errors import DomainError
 from tracker.models import Member
 from tracker.services.members import (
     member_api_token,

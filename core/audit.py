@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from tracker.models import AuditLog, Member
+from core.models import AuditLog
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 SECRET_FIELDS = frozenset({"passkey", "password", "token", "api_token", "key"})
 MASK = "********"
@@ -18,7 +21,7 @@ def _masked(values: dict[str, Any]) -> dict[str, Any]:
 
 def audit_record(
     *,
-    actor: Member | None,
+    actor: AbstractBaseUser | None,
     action: str,
     target: models.Model,
     old: dict[str, Any] | None = None,

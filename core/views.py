@@ -1,4 +1,5 @@
-"""Helpers shared by the page views: the member-only decorator and the refusal page."""
+"""Helpers shared by every app's page views: the member-only decorator, the form-only
+decorator and the refusal page."""
 
 from __future__ import annotations
 
@@ -56,7 +57,5 @@ def form_post_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 def refusal(request: HttpRequest, *, title: str, message: str, status: int = 403) -> HttpResponse:
-    """Render the plain error page (``tracker/error.html``) with ``status``."""
-    return render(
-        request, "tracker/error.html", {"title": title, "message": message}, status=status
-    )
+    """Render the plain error page (``core/refusal.html``) with ``status``."""
+    return render(request, "core/refusal.html", {"title": title, "message": message}, status=status)

@@ -1,4 +1,4 @@
-"""API permissions."""
+"""API permissions shared by every app."""
 
 from rest_framework.permissions import IsAuthenticated
 
@@ -9,4 +9,5 @@ class IsMemberInGoodStanding(IsAuthenticated):
     message = "Your account is banned."
 
     def has_permission(self, request, view) -> bool:
+        """Authenticated (DRF) and ``request.user.is_banned`` is false."""
         return super().has_permission(request, view) and not request.user.is_banned
