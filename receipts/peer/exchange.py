@@ -1,0 +1,230 @@
+"""Both sides of the ``pbts_receipt`` extension for one torrent session (docs/bep10.md).
+
+Downloader: a receipt per piece that passed its check, signed with the member's key, naming the
+connection's peer; sent in RECEIPTS messages (when :data:`SEND_AT` wait or after
+:data:`SEND_AFTER` seconds); kept until acknowledged and sent again on a new connection to the
+same key (at most :data:`MAX_SENDS` times).
+
+Uploader: records which whole pieces went to which key, checks received receipts
+(:class:`receipts.peer.extension.Checker`), writes the good ones to the
+:class:`~receipts.peer.receipts_box.ReceiptBox` (fsynced) before acknowledging them, and
+counts strikes. Plain Python, no I/O besides the box.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from receipts import bls
+from receipts.client.keyfile import KeyPair
+from receipts.format import Receipt, time_bucket
+from receipts.peer import extension as ext
+from receipts.peer.metainfo import Metainfo
+from receipts.peer.receipts_box import ReceiptBox
+from receipts.peer.wire import BLOCK_SIZE
+
+SEND_AT = 8
+SEND_AFTER = 1.0
+MAX_SENDS = 3
+
+
+class Peer(Protocol):
+    """What the exchange needs of a connection."""
+
+    pbts: ext.PeerReceiptInfo | None
+    strikes: ext.Strikes
+    outbox: list[ext.SignedReceipt]
+    outbox_since: float
+
+    def send_extension(self, payload: bytes) -> None: ...
+
+
+@dataclass
+class Counters:
+    """Receipts ``signed`` (as downloader), ``acked`` by uploaders (stored or duplicate),
+    ``nacked`` (refused by them); ``received`` (kept, as uploader), ``duplicates``,
+    ``refused``; ``strikes`` per kind."""
+
+    signed: int = 0
+    acked: int = 0
+    nacked: int = 0
+    received: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    strikes: dict[str, int] = field(default_factory=dict)
+
+
+class Exchange:
+    """Receipts for torrent ``meta`` with the member's ``keypair`` in ``realm``; received
+    receipts go to ``box`` (None: a download-only session keeps none), then ``on_kept()``."""
+
+    def __init__(
+        self,
+        meta: Metainfo,
+        keypair: KeyPair,
+        realm: bytes,
+        box: ReceiptBox | None,
+        *,
+        on_kept: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.meta = meta
+        self.keypair = keypair
+        self.realm = realm
+        self.box = box
+        self.on_kept = on_kept
+        self.clock = clock
+        self.counters = Counters()
+        self._unacked: dict[bytes, dict[bytes, list]] = {}  # pk -> rid -> [entry, sends]
+        self._sent_blocks: dict[tuple[bytes, int], set[int]] = {}
+        self._served: set[tuple[bytes, int]] = set()
+        self.checker = ext.Checker(
+            realm=realm,
+            my_pk=keypair.pk,
+            piece_length=self._piece_length,
+            served=lambda pk, ih, index: (pk, index) in self._served,
+            known=self._known,
+            clock=clock,
+        )
+
+    def handshake_fields(self) -> dict[bytes, object]:
+        """Keys for our BEP 10 handshake."""
+        return ext.handshake_fields(self.keypair.pk, self.realm)
+
+    def peer_info(self, handshake: dict[bytes, object]) -> ext.PeerReceiptInfo:
+        """Whether receipts are on with the peer that sent ``handshake``."""
+        return ext.peer_receipt_info(handshake, my_pk=self.keypair.pk, my_realm=self.realm)
+
+    def _piece_length(self, info_hash: bytes, index: int) -> int | None:
+        if info_hash != self.meta.info_hash or not 0 <= index < self.meta.piece_count:
+            return None
+        return self.meta.piece_size(index)
+
+    def _known(self, receipt_id: bytes) -> bool:
+        return self.box is not None and self.box.contains(receipt_id)
+
+    # --- downloader ----------------------------------------------------------------------------
+
+    def piece_received(self, peer: Peer, index: int) -> None:
+        """Piece ``index`` came wholly from ``peer`` and passed its check: sign its receipt."""
+        info = peer.pbts
+        if info is None or not info.enabled:
+            return
+        data = Receipt(
+            realm=self.realm,
+            info_hash=self.meta.info_hash,
+            piece_index=index,
+            piece_length=self.meta.piece_size(index),
+            uploader_pk=info.pk,
+            downloader_pk=self.keypair.pk,
+            time_bucket=time_bucket(self.clock()),
+        ).to_bytes()
+        entry = ext.SignedReceipt(data, bls.sign(self.keypair.sk, data))
+        self.counters.signed += 1
+        rid = Receipt.from_bytes(data).receipt_id
+        self._unacked.setdefault(info.pk, {})[rid] = [entry, 1]
+        if not peer.outbox:
+            peer.outbox_since = time.monotonic()
+        peer.outbox.append(entry)
+        if len(peer.outbox) >= SEND_AT:
+            self.flush(peer)
+
+    def flush(self, peer: Peer, *, force: bool = True) -> None:
+        """Send ``peer``'s waiting receipts (``force=False``: only if due)."""
+        if not peer.outbox or peer.pbts is None or not peer.pbts.enabled:
+            return
+        if not force and (
+            len(peer.outbox) < SEND_AT and time.monotonic() - peer.outbox_since < SEND_AFTER
+        ):
+            return
+        entries, peer.outbox = peer.outbox, []
+        for start in range(0, len(entries), ext.MAX_ENTRIES):
+            peer.send_extension(ext.encode_receipts(entries[start : start + ext.MAX_ENTRIES]))
+
+    def peer_connected(self, peer: Peer) -> None:
+        """Receipts are on with a new connection: send again what its key has not
+        acknowledged (each receipt at most :data:`MAX_SENDS` times)."""
+        assert peer.pbts is not None
+        waiting = self._unacked.get(peer.pbts.pk, {})
+        for rid, item in list(waiting.items()):
+            if item[1] >= MAX_SENDS:
+                del waiting[rid]
+                continue
+            item[1] += 1
+            peer.outbox.append(item[0])
+        peer.outbox_since = time.monotonic()
+
+    def waiting(self, peer: Peer) -> int:
+        """Receipts for ``peer``'s key not sent or not acknowledged yet."""
+        if peer.pbts is None or not peer.pbts.enabled:
+            return 0
+        return len(peer.outbox) + len(self._unacked.get(peer.pbts.pk, {}))
+
+    def _ack(self, peer: Peer, message: ext.AckMessage) -> None:
+        waiting = self._unacked.get(peer.pbts.pk if peer.pbts else b"", {})
+        for rid, status in message.entries:
+            if waiting.pop(rid, None) is None:
+                continue  # not ours, or settled already: ignored
+            if status == ext.AckStatus.REFUSED:
+                self.counters.nacked += 1
+            else:
+                self.counters.acked += 1
+
+    # --- uploader ------------------------------------------------------------------------------
+
+    def block_sent(self, peer: Peer, index: int, begin: int) -> None:
+        """A block of piece ``index`` went to ``peer``; once every block of the piece went to
+        that key, a receipt for it will be accepted (check 7)."""
+        if peer.pbts is None or not peer.pbts.enabled:
+            return
+        key = (peer.pbts.pk, index)
+        if key in self._served:
+            return
+        blocks = self._sent_blocks.setdefault(key, set())
+        blocks.add(begin)
+        if len(blocks) * BLOCK_SIZE >= self.meta.piece_size(index):
+            self._served.add(key)
+            del self._sent_blocks[key]
+
+    def on_message(self, peer: Peer, payload: bytes) -> bool:
+        """Handle a ``pbts_receipt`` payload from ``peer``. Returns True when the peer must be
+        disconnected (:data:`receipts.peer.extension.MAX_STRIKES` strikes). Never raises for
+        bad input."""
+        if peer.pbts is None or not peer.pbts.enabled:
+            return self._strike(peer, "unexpected")
+        try:
+            message = ext.decode(payload)
+        except ext.BadMessage as exc:
+            return self._strike(peer, exc.kind)
+        if isinstance(message, ext.AckMessage):
+            self._ack(peer, message)
+            return False
+        verdicts = self.checker.check(peer.pbts.pk, message.entries)
+        good = [v for v in verdicts if v.status == ext.AckStatus.STORED]
+        kept = 0
+        if good and self.box is not None:
+            kept = self.box.add((v.receipt, v.entry.data, v.entry.signature) for v in good)
+        elif good:
+            good = []  # nowhere to keep them: refuse nothing, store nothing, acknowledge none
+        self.counters.received += kept
+        answers = [(v.receipt_id, v.status) for v in verdicts if v.status != ext.AckStatus.STORED]
+        answers += [(v.receipt_id, v.status) for v in good]
+        for start in range(0, len(answers), ext.MAX_ENTRIES):
+            peer.send_extension(ext.encode_ack(answers[start : start + ext.MAX_ENTRIES]))
+        if kept:
+            self.on_kept()
+        disconnect = False
+        for verdict in verdicts:
+            if verdict.status == ext.AckStatus.DUPLICATE:
+                self.counters.duplicates += 1
+            elif verdict.status == ext.AckStatus.REFUSED:
+                self.counters.refused += 1
+                disconnect = self._strike(peer, verdict.kind) or disconnect
+        return disconnect
+
+    def _strike(self, peer: Peer, kind: str) -> bool:
+        self.counters.strikes[kind] = self.counters.strikes.get(kind, 0) + 1
+        return peer.strikes.add(kind)
