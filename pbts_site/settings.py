@@ -6,6 +6,7 @@ psycopg 3), ``REDIS_URL`` (cache and peer store) and ``CELERY_BROKER_URL`` switc
 services. Every knob is listed in ``.env.example``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -32,7 +33,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core.apps.AdminSiteConfig",  # django.contrib.admin with core.admin_site.PBTSAdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "core",
     "tracker",
     "receipts",
@@ -58,7 +60,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.BannedSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+# Login lockout first (django-axes, see core.auth), then the password check.
+AUTHENTICATION_BACKENDS = [
+    "core.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "pbts_site.urls"
@@ -93,7 +102,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # Prefix of every Redis key the site writes (cache and peer store).
-PBTS_REDIS_PREFIX = env.str("PBTS_CACHE_PREFIX", default="pbts")
+PBTS_REDIS_PREFIX = env.str("PBTS_REDIS_PREFIX", default="pbts")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -161,7 +170,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"upload": "30/hour", "credentials": "10/hour"},
+    "DEFAULT_THROTTLE_RATES": {
+        "upload": "30/hour",
+        "credentials": "10/hour",
+        "reports": env.str("PBTS_REPORT_THROTTLE", default="120/hour"),
+    },
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -176,12 +189,48 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Every handler masks passkeys, API tokens, invite codes and set-password links
+# (core.logging.SecretMaskFilter). Django's own default handlers are replaced: "django" logs
+# through the root handler (its default console and mail_admins handlers would print and mail
+# request paths unmasked) and "django.server" (runserver's request lines) gets a masking
+# handler. Gunicorn's logs: gunicorn.conf.py.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"secrets": {"()": "core.logging.SecretMaskFilter"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["secrets"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }
+
+# Login lockout (django-axes; core.auth): after PBTS_LOGIN_FAILURE_LIMIT failed logins for one
+# username from one client address, that pair is refused for PBTS_LOGIN_COOLOFF_MINUTES (the
+# site's login and the admin's). Counted per username *and* address, so nobody can lock a member
+# out from elsewhere; attempts are kept in the database (axes' tables, admin for superusers).
+AXES_FAILURE_LIMIT = env.int("PBTS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PBTS_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.auth.lockout_response"
 
 # --- PBTS knobs (all listed in .env.example) -------------------------------------------
 PBTS_SITE_NAME = env.str("PBTS_SITE_NAME", default="PBTS")
@@ -190,6 +239,18 @@ PBTS_BASE_URL = env.str("PBTS_BASE_URL", default="http://127.0.0.1:8000").rstrip
 # Value of the info dict's ``source`` key after the upload rewrite (changes the info_hash).
 PBTS_TORRENT_SOURCE = env.str("PBTS_TORRENT_SOURCE", default=PBTS_SITE_NAME)
 PBTS_MAX_TORRENT_BYTES = env.int("PBTS_MAX_TORRENT_BYTES", default=10 * 1024 * 1024)
+# Most files (BEP 3 `files` entries, padding left out) and deepest bencode nesting (lists and
+# dictionaries) an uploaded .torrent may have; 100 levels is libtorrent's own decode limit.
+PBTS_MAX_TORRENT_FILES = env.int("PBTS_MAX_TORRENT_FILES", default=10_000)
+PBTS_MAX_BENCODE_DEPTH = env.int("PBTS_MAX_BENCODE_DEPTH", default=100)
+# Longest torrent description accepted, in characters (line breaks count one).
+PBTS_DESCRIPTION_MAX_CHARS = env.int("PBTS_DESCRIPTION_MAX_CHARS", default=20_000)
+# Images in descriptions and site pages: "refuse" keeps only this site's own (relative or
+# PBTS_BASE_URL's origin; others become their alt text), "allow" lets members' browsers fetch
+# any http(s) image (and the Content-Security-Policy allows them).
+PBTS_REMOTE_IMAGES = env.str("PBTS_REMOTE_IMAGES", default="refuse")
+if PBTS_REMOTE_IMAGES not in ("refuse", "allow"):
+    raise ImproperlyConfigured('PBTS_REMOTE_IMAGES must be "refuse" or "allow".')
 PBTS_UPLOADS_NEED_APPROVAL = env.bool("PBTS_UPLOADS_NEED_APPROVAL", default=False)
 PBTS_INVITE_DAYS = env.int("PBTS_INVITE_DAYS", default=7)
 PBTS_NEW_MEMBER_INVITES = env.int("PBTS_NEW_MEMBER_INVITES", default=0)
@@ -197,6 +258,8 @@ PBTS_OWNER_USERNAME = env.str("PBTS_OWNER_USERNAME", default="owner")
 PBTS_OWNER_EMAIL = env.str("PBTS_OWNER_EMAIL", default="owner@localhost")
 PBTS_OWNER_PASSWORD = env.str("PBTS_OWNER_PASSWORD", default="")
 PBTS_AUTH_CACHE_SECONDS = env.int("PBTS_AUTH_CACHE_SECONDS", default=300)
+# Password-reset requests per hour from one client address, and for one name typed (0: none).
+PBTS_PASSWORD_RESET_PER_HOUR = env.int("PBTS_PASSWORD_RESET_PER_HOUR", default=5)
 MIN_RATIO = env.float("MIN_RATIO", default=0.5)
 PBTS_RATIO_GRACE_BYTES = env.int("PBTS_RATIO_GRACE_BYTES", default=5 * 1024**3)
 MAX_PEERS = env.int("MAX_PEERS", default=50)
@@ -244,6 +307,9 @@ PBTS_RECEIPT_PRESENCE_SLACK_SECONDS = env.int(
     "PBTS_RECEIPT_PRESENCE_SLACK_SECONDS", default=PBTS_PEER_TIMEOUT
 )
 PBTS_REPORT_MAX_RECEIPTS = env.int("PBTS_REPORT_MAX_RECEIPTS", default=4096)
+# The fastest transfer the site believes, bytes per second (1 Gbit/s): receipts credit one
+# member at most this x 60 s per time bucket.
+PBTS_MAX_CREDIT_RATE = env.int("PBTS_MAX_CREDIT_RATE", default=125_000_000)
 # Receipts (messages) one verification run claims at most, and the beat period (seconds).
 PBTS_VERIFY_BATCH_SIZE = env.int("PBTS_VERIFY_BATCH_SIZE", default=1024)
 PBTS_VERIFY_SECONDS = env.float("PBTS_VERIFY_SECONDS", default=5.0)

@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pbts")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-os.environ.setdefault("PBTS_CACHE_PREFIX", f"pbts-test-{os.getpid()}")
+os.environ.setdefault("PBTS_REDIS_PREFIX", f"pbts-test-{os.getpid()}")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("PBTS_SECURE", "false")
 # A checkout's local .env (written by `make run`) must not change what the tests run with.
@@ -22,7 +22,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None}}  # noqa: F405
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None, "reports": None}}  # noqa: F405
 PBTS_INPROCESS_FLUSH = False
 PBTS_COUNTS_SECONDS = 0.0  # every flush writes counts; tests of the cadence override it
 PBTS_TRACKER_THREAD = False

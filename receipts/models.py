@@ -185,7 +185,8 @@ class Receipt(models.Model):
     crediting; ``piece_length`` is in bytes and is the amount credited.
 
     The receipt id is unique among queued and verified receipts (a partial unique index), so
-    a receipt is credited at most once, whichever of two concurrent reports inserts it first.
+    a receipt is credited at most once, whichever of two concurrent reports inserts it first;
+    so is (downloader, torrent, piece index), so a downloader is credited for a piece once.
     A refused receipt does not hold its id: the same bytes may be reported again later.
     """
 
@@ -242,6 +243,13 @@ class Receipt(models.Model):
                 condition=Q(status__in=[Status.QUEUED, Status.VERIFIED]),
                 name="receipt_id_unique_live",
             ),
+            # A downloader is credited for a piece of a torrent once, whatever the time bucket
+            # and the uploader named (re-signing a piece every minute mints nothing).
+            models.UniqueConstraint(
+                fields=["downloader", "torrent", "piece_index"],
+                condition=Q(status__in=[Status.QUEUED, Status.VERIFIED]),
+                name="receipt_piece_once_per_downloader",
+            ),
             # Credited exactly when verified.
             models.CheckConstraint(
                 condition=Q(status=Status.VERIFIED, is_credited=True)
@@ -269,6 +277,17 @@ class Receipt(models.Model):
             ),
         ]
         indexes = [
+            # The rate bound: live bytes per uploader and per downloader in a time bucket.
+            models.Index(
+                fields=["uploader", "time_bucket"],
+                condition=Q(status__in=[Status.QUEUED, Status.VERIFIED]),
+                name="receipt_live_uploader_bucket",
+            ),
+            models.Index(
+                fields=["downloader", "time_bucket"],
+                condition=Q(status__in=[Status.QUEUED, Status.VERIFIED]),
+                name="receipt_live_downloader_bucket",
+            ),
             # The verify task claims queued singly-signed receipts in id order.
             models.Index(
                 fields=["id"],

@@ -30,6 +30,17 @@ PIECE_LENGTH = (
 TOO_OLD = "time: older than the receipt window of {seconds} seconds"
 IN_FUTURE = "time: more than {buckets} time bucket(s) in the future (hole 10)"
 NOT_IN_SWARM = "downloader: not seen in this torrent's swarm around that time"
+PIECE_CREDITED = (
+    "duplicate piece: the downloader was already credited for piece {index} of this torrent"
+    " (one credit per piece and downloader, whatever the time and the uploader)"
+)
+PIECE_IN_REPORT = "duplicate piece: {other} of this report names the same downloader and piece"
+UPLOADER_NOT_IN_SWARM = "uploader: you were not seen in this torrent's swarm around that time"
+DOWNLOADER_NOT_LEECHING = "downloader: not seen leeching (left > 0) this torrent around that time"
+RATE = (
+    "rate: more than {limit} bytes credited to the {role} in one {seconds}-second time bucket"
+    " (PBTS_MAX_CREDIT_RATE, bytes per second)"
+)
 DUPLICATE_IN_REPORT = "duplicate: the same receipt as {other} in this report (hole 7)"
 ALREADY_REPORTED = "duplicate: already reported (hole 7)"
 LOST_RACE = "duplicate: already reported by a concurrent report (hole 7)"
@@ -160,3 +171,9 @@ def seen_around(
     start = bucket * bucket_seconds
     end = start + bucket_seconds
     return any(first - slack < end and start <= last + slack for first, last in spans)
+
+
+def bucket_credit_limit(*, rate: int, bucket_seconds: int) -> int:
+    """Bytes one member may be credited in one time bucket: ``rate`` (bytes per second, the
+    fastest transfer the site believes, ``PBTS_MAX_CREDIT_RATE``) x ``bucket_seconds``."""
+    return max(0, rate) * bucket_seconds

@@ -182,7 +182,18 @@ SUBMIT_SCHEMA = extend_schema(
 )
 
 
-class ReportListCreateView(NoPrivateKeysMixin, generics.ListAPIView):
+class ReportThrottleMixin:
+    """Reports are throttled per member (scope ``reports``, ``PBTS_REPORT_THROTTLE``); reads
+    are not."""
+
+    throttle_scope = "reports"
+
+    def get_throttles(self) -> list:
+        """A ``ScopedRateThrottle`` on POST only."""
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
+
+class ReportListCreateView(ReportThrottleMixin, NoPrivateKeysMixin, generics.ListAPIView):
     """The caller's reports (GET, newest first, paginated) or a new report (POST)."""
 
     serializer_class = ReportSummarySerializer
@@ -203,7 +214,7 @@ class ReportListCreateView(NoPrivateKeysMixin, generics.ListAPIView):
         return _submitted(request)
 
 
-class ReportCreateView(NoPrivateKeysMixin, APIView):
+class ReportCreateView(ReportThrottleMixin, NoPrivateKeysMixin, APIView):
     """``POST /report``: the original path of a report."""
 
     @SUBMIT_SCHEMA

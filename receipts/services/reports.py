@@ -12,9 +12,14 @@ credited. The checks, in order (the first failure is the reason; texts in
 5. torrent: an approved torrent with that info_hash;
 6. piece index below the piece count, piece length equal to that piece's (hole 6);
 7. time bucket inside the window, not beyond the allowed skew in the future (hole 10);
-8. the downloader was seen in that torrent's swarm around that time;
-9. the receipt id is new: not twice in the report, not queued or verified before, and not
-   inserted by a concurrent report (a partial unique index decides; hole 7).
+8. the downloader, and the uploader, were seen in that torrent's swarm around that time;
+9. one credit per piece and downloader: no other live receipt names the same downloader,
+   torrent and piece index, whatever its time bucket and uploader (a partial unique index
+   decides between concurrent reports);
+10. the rate bound: the live bytes of the uploader and of the downloader in that time bucket
+    stay within ``PBTS_MAX_CREDIT_RATE`` x 60 s;
+11. the receipt id is new: not twice in the report, not queued or verified before, and not
+    inserted by a concurrent report (a partial unique index decides; hole 7).
 
 Aggregates: an aggregate signature covers all its receipts and cannot be checked over a
 subset, so if any of them is refused (or the signature is not 96 bytes of base64) the whole
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 
 from core.errors import InvalidInput
 from receipts import format as receipt_format
@@ -135,7 +141,7 @@ class _Checker:
                 info_hash__in=hashes, status=TorrentStatus.APPROVED
             ).only("id", "info_hash", "piece_length", "piece_count", "size")
         }
-        member_ids = {k.member_id for k in self.keys.values()}
+        member_ids = {k.member_id for k in self.keys.values()} | {reporter.pk}
         torrent_ids = {t.pk for t in self.torrents.values()}
         self.seen: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
         if member_ids and torrent_ids:
@@ -200,6 +206,13 @@ class _Checker:
             slack=settings.PBTS_RECEIPT_PRESENCE_SLACK_SECONDS,
         ):
             return rules.NOT_IN_SWARM
+        if not rules.seen_around(
+            bucket=r.time_bucket,
+            bucket_seconds=bucket_seconds,
+            spans=self.seen.get((self.reporter.pk, torrent.pk), ()),
+            slack=settings.PBTS_RECEIPT_PRESENCE_SLACK_SECONDS,
+        ):
+            return rules.UPLOADER_NOT_IN_SWARM
         return None
 
 
@@ -270,6 +283,86 @@ def _check(reporter: Member, entries: list[_Entry], now: float) -> None:
         for entry in entries:
             if entry.row.status == Status.QUEUED and entry.row.receipt_id in taken:
                 _refuse(entry, rules.ALREADY_REPORTED)
+    _check_pieces(entries)
+
+
+def _piece(entry: _Entry) -> tuple[int, int, int]:
+    row = entry.row
+    return (row.downloader_id, row.torrent_id, row.piece_index)
+
+
+def _check_pieces(entries: list[_Entry]) -> None:
+    """One credit per (downloader, torrent, piece): refuse a second receipt for a piece in
+    this report, or one whose piece is already queued or verified for that downloader (the
+    partial unique index decides between concurrent reports)."""
+    queued = [e for e in entries if e.row.status == Status.QUEUED]
+    first: dict[tuple[int, int, int], _Entry] = {}
+    for entry in queued:
+        key = _piece(entry)
+        if key in first:
+            _refuse(entry, rules.PIECE_IN_REPORT.format(other=first[key].label))
+        else:
+            first[key] = entry
+    if not first:
+        return
+    downloaders = {d for d, _, _ in first}
+    torrents = {t for _, t, _ in first}
+    pieces = {p for _, _, p in first}
+    taken = set(
+        Receipt.objects.filter(
+            downloader_id__in=downloaders,
+            torrent_id__in=torrents,
+            piece_index__in=pieces,
+            status__in=[Status.QUEUED, Status.VERIFIED],
+        ).values_list("downloader_id", "torrent_id", "piece_index")
+    )
+    for key, entry in first.items():
+        if key in taken:
+            _refuse(entry, rules.PIECE_CREDITED.format(index=key[2]))
+
+
+def _check_rate(entries: list[_Entry]) -> None:
+    """At most ``PBTS_MAX_CREDIT_RATE`` x the bucket length of live bytes per member and time
+    bucket, as uploader and as downloader (live: queued or verified; a receipt refused later
+    frees its room). The members' rows are locked in id order first, so concurrent reports
+    naming the same member count one after the other."""
+    queued = [e for e in entries if e.row.status == Status.QUEUED]
+    if not queued:
+        return
+    limit = rules.bucket_credit_limit(
+        rate=settings.PBTS_MAX_CREDIT_RATE, bucket_seconds=receipt_format.TIME_BUCKET_SECONDS
+    )
+    roles = (("uploader", "uploader_id"), ("downloader", "downloader_id"))
+    members = sorted({getattr(e.row, column) for e in queued for _, column in roles})
+    list(Member.objects.select_for_update().filter(pk__in=members).order_by("pk").values("pk"))
+    buckets = {e.row.time_bucket for e in queued}
+    used: dict[tuple[str, int, int], int] = defaultdict(int)
+    for role, column in roles:
+        rows = (
+            Receipt.objects.filter(
+                **{f"{column}__in": members},
+                time_bucket__in=buckets,
+                status__in=[Status.QUEUED, Status.VERIFIED],
+            )
+            .order_by()
+            .values_list(column, "time_bucket")
+            .annotate(total=Sum("piece_length"))
+        )
+        for member_id, bucket, total in rows:
+            used[(role, member_id, bucket)] = total
+    for entry in queued:
+        keys = [(role, getattr(entry.row, column), entry.row.time_bucket) for role, column in roles]
+        over = next((k for k in keys if used[k] + entry.row.piece_length > limit), None)
+        if over is not None:
+            _refuse(
+                entry,
+                rules.RATE.format(
+                    limit=limit, role=over[0], seconds=receipt_format.TIME_BUCKET_SECONDS
+                ),
+            )
+            continue
+        for key in keys:
+            used[key] += entry.row.piece_length
 
 
 def _refuse_group(group: _Group, culprit: _Entry | None) -> None:
@@ -371,6 +464,7 @@ def report_submit(
         report = Report.objects.create(reporter=reporter, status=ReportStatus.DONE)
         entries, groups = _collect(report, receipts, aggregates)
         _check(reporter, entries, now)
+        _check_rate(entries)
         _settle_groups(groups)
         _insert(report, entries, groups)
         report.received = len(entries)

@@ -23,7 +23,8 @@ from tracker.services.members import member_api_token
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
 
-VECTORS = Path("/work/shared/vectors/bls")
+# The Ethereum BLS vectors carried in the repository (source and licence: vectors/README.md).
+VECTORS = Path(__file__).resolve().parent / "vectors" / "bls"
 
 TORRENT_SIZE = 100_000
 PIECE = 16_384
@@ -152,7 +153,8 @@ def torrent(db, uploader: Actor) -> Torrent:
 
 @pytest.fixture
 def swarm(torrent: Torrent, downloader: Actor) -> Torrent:
-    """The torrent, with the downloader seen in its swarm now."""
+    """The torrent, with its uploader and the downloader seen in its swarm now."""
+    seen(torrent.uploader, torrent)
     seen(downloader.member, torrent)
     return torrent
 

@@ -279,6 +279,7 @@ def test_hole7_two_concurrent_reports_of_one_receipt_only_one_wins(monkeypatch):
     from tracker.tests.torrents import upload_torrent
 
     torrent = upload_torrent(uploader.member, size=100_000, piece_length=PIECE)
+    seen(uploader.member, torrent)
     seen(downloader.member, torrent)
     data = make_receipt(uploader, downloader, torrent)
     entry = SingleInput(b64(data), b64(downloader.sign(data)))
@@ -300,6 +301,7 @@ def test_hole7_an_aggregate_losing_a_race_is_refused_whole(monkeypatch):
     from tracker.tests.torrents import upload_torrent
 
     torrent = upload_torrent(uploader.member, size=100_000, piece_length=PIECE)
+    seen(uploader.member, torrent)
     seen(downloader.member, torrent)
     seen(other.member, torrent)
     x = make_receipt(uploader, downloader, torrent, index=0)

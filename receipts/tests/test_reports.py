@@ -173,6 +173,7 @@ def test_piece_length_counts_bep47_padding_of_hybrid_torrents(uploader, download
     torrent = upload_torrent(
         uploader.member, hybrid=True, files=[("a.bin", 20_000), ("b.bin", 5_000)]
     )
+    seen(uploader.member, torrent)
     seen(downloader.member, torrent)
     assert torrent.size == 25_000 and torrent.piece_count == 3
     good = make_receipt(uploader, downloader, torrent, index=2, length=5_000)
@@ -200,6 +201,10 @@ def test_the_downloader_must_have_been_seen_in_the_swarm_around_that_time(
     uploader, downloader, torrent, settings
 ):
     settings.PBTS_RECEIPT_PRESENCE_SLACK_SECONDS = 3600
+    there = seen(uploader.member, torrent)  # the uploader was in the swarm all along
+    TorrentHistory.objects.filter(pk=there.pk).update(
+        created_at=timezone.now() - timezone.timedelta(hours=4)
+    )
     data = make_receipt(uploader, downloader, torrent, index=0)
     absent = submit(uploader, {"receipts": [single(data, downloader)]})
     assert statuses(absent) == [
