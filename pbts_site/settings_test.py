@@ -22,7 +22,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None, "reports": None}}  # noqa: F405
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"upload": None, "credentials": None, "reports": None},
+}
 PBTS_INPROCESS_FLUSH = False
 PBTS_COUNTS_SECONDS = 0.0  # every flush writes counts; tests of the cadence override it
 PBTS_TRACKER_THREAD = False
