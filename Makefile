@@ -37,7 +37,7 @@ install: $(VENV)/.installed
 # every manage.py command works after `make run` with nothing exported. Never overwritten; only
 # `make run` writes it (a deployment sets DEBUG and SECRET_KEY in its own environment).
 .env:
-	$(PYTHON) scripts/local_env.py .env
+	$(PYTHON) scripts/local_env.py .env http://127.0.0.1:$(PORT)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

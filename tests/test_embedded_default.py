@@ -26,7 +26,7 @@ SERVICE_VARS = (
     "DJANGO_SETTINGS_MODULE",
     "SECRET_KEY",
     "PBTS_SECURE",
-    "PBTS_CACHE_PREFIX",
+    "PBTS_REDIS_PREFIX",
     "DEBUG",
     "PBTS_ENV_FILE",
     "PBTS_BASE_URL",
@@ -57,9 +57,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _local_env(path: Path) -> subprocess.CompletedProcess[str]:
+def _local_env(path: Path, *base_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "scripts/local_env.py", str(path)],
+        [sys.executable, "scripts/local_env.py", str(path), *base_url],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -85,14 +85,13 @@ def test_local_env_file_gets_a_fresh_secret_key_and_is_never_overwritten(tmp_pat
 
 
 def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
-    # What `make run` leaves behind: a local .env, then every manage.py command works with no
-    # variable exported (the embedded default: SQLite, no services).
-    _local_env(tmp_path / ".env")
+    # What `make run` leaves behind: a local .env (with the address it serves on), then every
+    # manage.py command works with no variable exported (the embedded default: no services).
     port = _free_port()
+    _local_env(tmp_path / ".env", f"http://127.0.0.1:{port}")
     env = _env(
         PBTS_ENV_FILE=str(tmp_path / ".env"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        PBTS_BASE_URL=f"http://127.0.0.1:{port}",
     )
     _manage("migrate", "--noinput", env=env)
     _manage("seed", env=env)
