@@ -4,6 +4,7 @@ here, and a driver for ``python -m receipts.peer`` processes (no Django in them)
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -14,9 +15,34 @@ from typing import Any
 
 import fastbencode
 
+from receipts import bls
+from receipts.format import Receipt
 from tracker.tests.realclients import ClientFailure, ClientProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+BOX_REALM = b"\x07" * 32
+BOX_UPLOADER = bls.keygen(b"\x01" * 32)
+BOX_DOWNLOADER = bls.keygen(b"\x02" * 32)
+
+
+@functools.lru_cache(maxsize=4096)
+def box_entry(
+    i: int, *, realm: bytes = BOX_REALM, uploader: bytes = BOX_UPLOADER[1]
+) -> tuple[Receipt, bytes, bytes]:
+    """(Receipt, bytes, signature) number ``i`` for the receipts box tests: piece ``i`` of
+    a made-up torrent, signed by BOX_DOWNLOADER (importable without Django, for the
+    subprocesses of those tests)."""
+    receipt = Receipt(
+        realm=realm,
+        info_hash=b"\x09" * 20,
+        piece_index=i,
+        piece_length=16384,
+        uploader_pk=uploader,
+        downloader_pk=BOX_DOWNLOADER[1],
+        time_bucket=28_333_333,
+    )
+    data = receipt.to_bytes()
+    return receipt, data, bls.sign(BOX_DOWNLOADER[0], data)
 
 
 def make_torrent(
