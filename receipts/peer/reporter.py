@@ -51,15 +51,16 @@ def report_body(batch: Batch) -> dict[str, Any]:
     for members in groups.values():
         for start in range(0, len(members), GROUP_SIZE):
             chunk = members[start : start + GROUP_SIZE]
-            if len(chunk) == 1:
-                singles.append(
-                    {"receipt": b64(chunk[0].data), "signature": b64(chunk[0].signature)}
-                )
-            else:
-                signature = bls.aggregate([s.signature for s in chunk])
+            try:
+                signature = bls.aggregate([s.signature for s in chunk]) if len(chunk) > 1 else b""
+            except ValueError:  # a damaged signature on disk: send them singly
+                signature = b""
+            if signature:
                 aggregates.append(
                     {"receipts": [b64(s.data) for s in chunk], "signature": b64(signature)}
                 )
+            else:
+                singles += [{"receipt": b64(s.data), "signature": b64(s.signature)} for s in chunk]
     body: dict[str, Any] = {}
     if singles:
         body["receipts"] = singles
@@ -198,13 +199,16 @@ class Reporter:
             try:
                 await self.report_due()
                 backoff = 0.0
-            except ClientError as exc:
+            except Exception as exc:  # the site or the disk; the loop itself must go on
                 self._failed(exc)
                 backoff = min(MAX_BACKOFF, max(1.0, backoff * 2)) * random.uniform(0.8, 1.2)
 
-    def _failed(self, exc: ClientError) -> None:
+    def _failed(self, exc: Exception) -> None:
         self.stats.failures += 1
-        self.stats.last_error = f"{exc.code}: {exc.message}"
+        if isinstance(exc, ClientError):
+            self.stats.last_error = f"{exc.code}: {exc.message}"
+        else:
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
         self.log(f"report failed ({self.stats.last_error}); will retry")
 
     async def final(self, *, deadline: float) -> bool:
@@ -215,7 +219,7 @@ class Reporter:
             try:
                 await self.report_due()
                 return True
-            except ClientError as exc:
+            except Exception as exc:
                 self._failed(exc)
             if time.monotonic() + backoff > deadline:
                 return False
