@@ -209,7 +209,7 @@ def bench_env(prefix: str = "pbts-bench") -> dict[str, str]:
         SECRET_KEY=_SECRET_KEY,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
-        PBTS_CACHE_PREFIX=prefix,
+        PBTS_REDIS_PREFIX=prefix,
         PBTS_AUTH_CACHE_SECONDS="3600",
         PBTS_SPEEDUPS=os.environ["PBTS_SPEEDUPS"],
         DJANGO_SETTINGS_MODULE="pbts_site.settings",
@@ -377,7 +377,7 @@ def copy_auth_cache(source: str, dest: str) -> int:
 
 def warm_auth_cache(data: BenchData, prefix: str) -> None:
     """Fill the announce auth cache (passkeys, torrents, client whitelist) under ``prefix``,
-    as the servers with that ``PBTS_CACHE_PREFIX`` will read it."""
+    as the servers with that ``PBTS_REDIS_PREFIX`` will read it."""
     from django.conf import settings
     from django.test.utils import override_settings
 

@@ -53,7 +53,7 @@ class SiteA:
             "DJANGO_SETTINGS_MODULE": "pbts_site.settings_test",
             "DATABASE_URL": _db_url(SITE_A_DB),
             "REDIS_URL": settings.REDIS_URL,
-            "PBTS_CACHE_PREFIX": f"pbts-chain-site-a-{os.getpid()}",
+            "PBTS_REDIS_PREFIX": f"pbts-chain-site-a-{os.getpid()}",
             "PBTS_CHAIN_RPC_URL": node.url,
             # anvil's public dev key #0 as written by anvil itself: tests only.
             "PBTS_CHAIN_PRIVATE_KEY": node.dev_private_key(0),

@@ -100,7 +100,7 @@ print(json.dumps({
 
 
 def test_the_same_flush_runs_on_the_embedded_default_sqlite(tmp_path):
-    drop = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PBTS_CACHE_PREFIX")
+    drop = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PBTS_REDIS_PREFIX")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(
         DJANGO_SETTINGS_MODULE="pbts_site.settings",
