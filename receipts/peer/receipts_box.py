@@ -4,10 +4,12 @@ fsynced), so a receipt acknowledged STORED to the downloader survives a crash or
 Each receipt is one row keyed by its id (SHA-256 of the 181 bytes), so it is kept once. Its
 ``state`` moves ``new`` -> ``sending`` (claimed by a report attempt, with a batch id) ->
 ``reported`` (the site answered: ``site_status`` is ``queued``/``verified``/``refused`` and
-``reason`` the site's) or back to ``new`` (the attempt failed before the site answered, or the
-site refused it only because another receipt of its aggregate was refused). A ``sending`` row
-older than ``stale_seconds`` (a process died mid-report) is claimed again; the site then
-answers "duplicate: already reported" for what it already had, and credits nothing twice.
+``reason`` the site's) or back to ``new`` (the attempt failed before the site answered, the
+site refused it only because another receipt of its aggregate was refused, or refused it for
+now: a member not yet seen in the swarm, a rate limit; such a retry waits, ``not_before``).
+A ``sending`` row older than ``stale_seconds`` (a process died mid-report) is claimed again;
+the site then answers "duplicate: already reported" for what it already had, and credits
+nothing twice.
 Several processes may share one box: claims are transactions (``BEGIN IMMEDIATE``).
 """
 
@@ -41,12 +43,15 @@ CREATE TABLE IF NOT EXISTS receipts (
     report_id     TEXT,
     site_status   TEXT,
     reason        TEXT,
-    reported_at   REAL
+    reported_at   REAL,
+    not_before    REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS receipts_todo ON receipts (state, realm, uploader_pk);
 """
 MAX_ATTEMPTS = 5
 """Reports a receipt may be part of before it is given up (state ``given_up``)."""
+MAX_LATER = 12
+"""Reports a receipt refused "for now" (not seen in the swarm yet, rate) may be part of."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,9 @@ class ReceiptBox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
+        if "not_before" not in columns:  # a box made before retries were scheduled
+            self._db.execute("ALTER TABLE receipts ADD COLUMN not_before REAL NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -123,19 +131,32 @@ class ReceiptBox:
         row = self._db.execute("SELECT 1 FROM receipts WHERE receipt_id = ?", (receipt_id,))
         return row.fetchone() is not None
 
-    def claim(self, realm: bytes, uploader_pk: bytes, limit: int) -> Batch | None:
+    def claim(
+        self, realm: bytes, uploader_pk: bytes, limit: int, *, only: Sequence[bytes] = ()
+    ) -> Batch | None:
         """Mark up to ``limit`` unreported receipts of this realm and uploader ``sending``
-        under a new batch id (oldest first; stale claims included). None when there are none."""
+        under a new batch id: oldest first, stale claims included, not those whose retry is
+        scheduled later; or, with ``only`` (at most 500 ids), those of these ids still ``new``
+        whatever their schedule. None when there are none."""
         now = time.time()
         batch_id = uuid.uuid4().hex
+        select = (
+            "SELECT receipt_id, data, signature, info_hash, downloader_pk, piece_length"
+            " FROM receipts WHERE realm = ? AND uploader_pk = ?"
+        )
         with self._transaction(immediate=True):
-            rows = self._db.execute(
-                "SELECT receipt_id, data, signature, info_hash, downloader_pk, piece_length"
-                " FROM receipts WHERE realm = ? AND uploader_pk = ?"
-                " AND (state = 'new' OR (state = 'sending' AND claimed_at < ?))"
-                " ORDER BY received_at LIMIT ?",
-                (realm, uploader_pk, now - self.stale_seconds, limit),
-            ).fetchall()
+            if only:
+                marks = ",".join("?" * len(only))
+                rows = self._db.execute(
+                    f"{select} AND state = 'new' AND receipt_id IN ({marks}) LIMIT ?",
+                    (realm, uploader_pk, *only, limit),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    f"{select} AND ((state = 'new' AND not_before <= ?)"
+                    " OR (state = 'sending' AND claimed_at < ?)) ORDER BY received_at LIMIT ?",
+                    (realm, uploader_pk, now, now - self.stale_seconds, limit),
+                ).fetchall()
             self._db.executemany(
                 "UPDATE receipts SET state = 'sending', batch = ?, claimed_at = ?,"
                 " attempts = attempts + 1 WHERE receipt_id = ?",
@@ -161,10 +182,13 @@ class ReceiptBox:
         outcomes: Sequence[tuple[bytes, str, str]],
         *,
         retry: Iterable[bytes] = (),
+        later: Iterable[bytes] = (),
     ) -> None:
         """The site answered the batch's report ``report_id``: each (receipt id, site status,
         reason) is ``reported``; ids in ``retry`` go back to ``new`` (or ``given_up`` after
-        :data:`MAX_ATTEMPTS`)."""
+        :data:`MAX_ATTEMPTS`); ids in ``later`` were refused for now (not seen in the swarm
+        yet...: the site may take them later) and wait 30 s, 60 s, 120 s ... up to an hour
+        before the next report (``given_up`` after :data:`MAX_LATER` reports)."""
         now = time.time()
         with self._transaction():
             self._db.executemany(
@@ -180,6 +204,19 @@ class ReceiptBox:
                 " END, batch = NULL WHERE receipt_id = ? AND batch = ?",
                 [(MAX_ATTEMPTS, rid, batch_id) for rid in retry],
             )
+            for rid in later:
+                row = self._db.execute(
+                    "SELECT attempts FROM receipts WHERE receipt_id = ? AND batch = ?",
+                    (rid, batch_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                delay = min(3600.0, 30.0 * 2 ** max(row[0] - 1, 0))
+                self._db.execute(
+                    "UPDATE receipts SET state = CASE WHEN attempts >= ? THEN 'given_up'"
+                    " ELSE 'new' END, batch = NULL, not_before = ? WHERE receipt_id = ?",
+                    (MAX_LATER, now + delay, rid),
+                )
 
     def counts(self, realm: bytes | None = None) -> dict[str, int]:
         """Receipts per state (``new``, ``sending``, ``reported``, ``given_up``)."""
@@ -192,13 +229,24 @@ class ReceiptBox:
         return out
 
     def pending(self, realm: bytes, uploader_pk: bytes) -> int:
-        """Receipts of this realm and uploader not reported yet."""
+        """Receipts of this realm and uploader due for a report (not reported yet, and no
+        retry scheduled later)."""
         row = self._db.execute(
             "SELECT COUNT(*) FROM receipts WHERE realm = ? AND uploader_pk = ?"
-            " AND state IN ('new', 'sending')",
-            (realm, uploader_pk),
+            " AND ((state = 'new' AND not_before <= ?) OR state = 'sending')",
+            (realm, uploader_pk, time.time()),
         ).fetchone()
         return int(row[0])
+
+    def waiting_ids(self, realm: bytes, uploader_pk: bytes) -> list[bytes]:
+        """Ids of this realm's and uploader's receipts not reported yet (``new``, whatever
+        their schedule)."""
+        rows = self._db.execute(
+            "SELECT receipt_id FROM receipts WHERE realm = ? AND uploader_pk = ?"
+            " AND state = 'new' ORDER BY received_at",
+            (realm, uploader_pk),
+        )
+        return [row[0] for row in rows.fetchall()]
 
     def site_statuses(self) -> dict[str, int]:
         """Reported receipts per site status (``queued``, ``verified``, ``refused``)."""

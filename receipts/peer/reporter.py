@@ -22,7 +22,7 @@ import contextlib
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,11 @@ from receipts.peer.receipts_box import Batch, ReceiptBox, Stored
 GROUP_SIZE = 512
 """Receipts under one aggregate signature."""
 MAX_BACKOFF = 300.0
+LAST_CHANCE_CHUNK = 500
 GROUP_REFUSED = "aggregate: refused with its group"
+LATER = ("downloader: not seen", "uploader: you were not seen", "rate:")
+"""Refusals that may not hold later (the tracker's statistics flush has not recorded a
+member in the swarm yet; a credit rate limit): such receipts are reported again later."""
 
 
 def b64(data: bytes) -> str:
@@ -69,10 +73,12 @@ def report_body(batch: Batch) -> dict[str, Any]:
     return body
 
 
-def read_reply(batch: Batch, reply: Any) -> tuple[list[tuple[bytes, str, str]], list[bytes]]:
-    """(settled (receipt id, status, reason), ids to report again) from the site's answer.
-    A receipt the answer does not mention, or one refused only with its group, is reported
-    again."""
+def read_reply(
+    batch: Batch, reply: Any
+) -> tuple[list[tuple[bytes, str, str]], list[bytes], list[bytes]]:
+    """(settled (receipt id, status, reason), ids to report again, ids to report again later)
+    from the site's answer. A receipt the answer does not mention, or one refused only with its
+    group, is reported again; one refused for now (:data:`LATER`) later."""
     seen: dict[bytes, tuple[str, str]] = {}
     entries = list(reply.get("receipts") or []) if isinstance(reply, dict) else []
     for group in (reply.get("aggregates") or []) if isinstance(reply, dict) else []:
@@ -83,14 +89,16 @@ def read_reply(batch: Batch, reply: Any) -> tuple[list[tuple[bytes, str, str]], 
         except (KeyError, TypeError, ValueError):
             continue
         seen[rid] = (str(entry.get("status", "")), str(entry.get("reason", "")))
-    settled, retry = [], []
+    settled, retry, later = [], [], []
     for stored in batch.receipts:
         status, reason = seen.get(stored.receipt_id, ("", ""))
         if not status or (status == "refused" and reason.startswith(GROUP_REFUSED)):
             retry.append(stored.receipt_id)
+        elif status == "refused" and reason.startswith(LATER):
+            later.append(stored.receipt_id)
         else:
             settled.append((stored.receipt_id, status, reason))
-    return settled, retry
+    return settled, retry, later
 
 
 @dataclass
@@ -103,6 +111,7 @@ class ReportStats:
     refused: int = 0
     reports: int = 0
     failures: int = 0
+    deferred: int = 0
     last_error: str = ""
     refusals: dict[str, int] = field(default_factory=dict)
 
@@ -132,12 +141,17 @@ class Reporter:
         """New receipts were kept: check whether a report is due."""
         self._wake.set()
 
-    def _report_once(self) -> int:
-        """One report of up to ``limit`` receipts (worker thread). Returns receipts sent (0:
-        nothing to report). Raises ClientError when the site did not answer usefully."""
+    def _open(self) -> ReceiptBox:
         if self._box is None:
             self._box = ReceiptBox(self.box_path)
-        batch = self._box.claim(self.realm, self.uploader_pk, self.limit)
+        return self._box
+
+    def _report_once(self, only: Sequence[bytes] = ()) -> int:
+        """One report of up to ``limit`` receipts that are due (or of the ids ``only``), in
+        the worker thread. Returns receipts sent (0: nothing to report). Raises ClientError
+        when the site did not answer usefully."""
+        self._box = self._open()
+        batch = self._box.claim(self.realm, self.uploader_pk, self.limit, only=only)
         if batch is None:
             return 0
         try:
@@ -145,9 +159,10 @@ class Reporter:
         except BaseException:
             self._box.release(batch.batch_id)
             raise
-        settled, retry = read_reply(batch, reply)
+        settled, retry, later = read_reply(batch, reply)
         report_id = str(reply.get("id", "")) if isinstance(reply, dict) else ""
-        self._box.settle(batch.batch_id, report_id, settled, retry=retry)
+        self._box.settle(batch.batch_id, report_id, settled, retry=retry, later=later)
+        self.stats.deferred += len(later)
         self.stats.reports += 1
         self.stats.sent += len(settled)
         for _, status, reason in settled:
@@ -160,9 +175,16 @@ class Reporter:
         return len(batch.receipts)
 
     def _pending(self) -> int:
-        if self._box is None:
-            self._box = ReceiptBox(self.box_path)
-        return self._box.pending(self.realm, self.uploader_pk)
+        return self._open().pending(self.realm, self.uploader_pk)
+
+    def _last_chance(self) -> int:
+        """At stop, one more report of every receipt still waiting, even those whose retry
+        is scheduled later. Returns how many are left unreported afterwards."""
+        box = self._open()
+        ids = box.waiting_ids(self.realm, self.uploader_pk)
+        for start in range(0, len(ids), LAST_CHANCE_CHUNK):
+            self._report_once(ids[start : start + LAST_CHANCE_CHUNK])
+        return len(box.waiting_ids(self.realm, self.uploader_pk))
 
     async def _call(self, fn: Callable[[], int]) -> int:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -212,13 +234,15 @@ class Reporter:
         self.log(f"report failed ({self.stats.last_error}); will retry")
 
     async def final(self, *, deadline: float) -> bool:
-        """At stop: report what is left, retrying with backoff until ``deadline`` (a
-        ``time.monotonic()`` value). Returns True when nothing is left unreported."""
+        """At stop: report what is left (receipts whose retry was scheduled later too),
+        retrying with backoff until ``deadline`` (a ``time.monotonic()`` value). Returns True
+        when nothing is left unreported (what is left stays in the box for the next run or
+        ``python -m receipts.peer report``)."""
         backoff = 1.0
         while True:
             try:
                 await self.report_due()
-                return True
+                return await self._call(self._last_chance) == 0
             except Exception as exc:
                 self._failed(exc)
             if time.monotonic() + backoff > deadline:

@@ -407,5 +407,8 @@ class Session:
                 receipts_received=counters.received,
                 receipts_refused=counters.refused,
                 strikes=dict(counters.strikes),
+                sign_seconds=round(counters.sign_seconds, 4),
+                check_seconds=round(counters.check_seconds, 4),
+                receipts_checked=counters.checked,
             )
         return out

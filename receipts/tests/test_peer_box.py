@@ -165,11 +165,11 @@ def box_rows(box: ReceiptBox, start: int, end: int):
 
 def test_read_reply_settles_answered_receipts_and_requeues_group_refusals(tmp_path: Path):
     box = ReceiptBox(tmp_path / "box.sqlite3")
-    box.add(fake(i) for i in range(4))
+    box.add(fake(i) for i in range(5))
     batch = box.claim(REALM, UPLOADER_PK, 10)
     ids = [r.receipt_id.hex() for r in batch.receipts]
     body = report_body(batch)
-    assert len(body["aggregates"]) == 1 and len(body["aggregates"][0]["receipts"]) == 4
+    assert len(body["aggregates"]) == 1 and len(body["aggregates"][0]["receipts"]) == 5
     reply = {
         "id": 5,
         "aggregates": [
@@ -182,13 +182,25 @@ def test_read_reply_settles_answered_receipts_and_requeues_group_refusals(tmp_pa
                         "reason": "aggregate: refused with its group because ...",
                     },
                     {"receipt_id": ids[2], "status": "queued", "reason": ""},
+                    {
+                        "receipt_id": ids[3],
+                        "status": "refused",
+                        "reason": "downloader: not seen in this torrent's swarm around that time",
+                    },
                 ]
             }
         ],
     }
-    settled, retry = read_reply(batch, reply)
+    settled, retry, later = read_reply(batch, reply)
     assert [bytes.hex(s[0]) for s in settled] == [ids[0], ids[2]]
-    assert [r.hex() for r in retry] == [ids[1], ids[3]]  # group refusal, and not answered
+    assert [r.hex() for r in retry] == [ids[1], ids[4]]  # group refusal, and not answered
+    assert [r.hex() for r in later] == [ids[3]]  # the tracker may record the downloader later
+    box.settle(batch.batch_id, "5", settled, retry=retry, later=later)
+    assert box.counts() == {"new": 3, "sending": 0, "reported": 2, "given_up": 0}
+    assert box.pending(REALM, UPLOADER_PK) == 2  # the deferred one waits (30 s)
+    assert len(box.waiting_ids(REALM, UPLOADER_PK)) == 3
+    last = box.claim(REALM, UPLOADER_PK, 10, only=[bytes.fromhex(ids[3])])
+    assert [r.receipt_id.hex() for r in last.receipts] == [ids[3]]
     box.close()
 
 
@@ -262,6 +274,45 @@ def test_reporter_retries_while_the_site_is_down_and_reports_each_receipt_once(
     box = ReceiptBox(box_path)
     assert box.counts() == {"new": 0, "sending": 0, "reported": PIECES + 1, "given_up": 0}
     assert box.site_statuses().get("refused") == 1
+    box.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receipts_refused_for_now_are_reported_again_later(live_server, settings, tmp_path: Path):
+    """The site refuses receipts of a downloader its tracker has not recorded in the swarm yet;
+    the reporter keeps them and reports them again (here: the last chance at stop) once the
+    statistics flush has seen the downloader."""
+    from tracker.tests.torrents import upload_torrent
+
+    settings.PBTS_BASE_URL = live_server.url
+    uploader, downloader = make_actor(), make_actor()
+    torrent = upload_torrent(
+        uploader.member, size=PIECE * (PIECES - 1) + LAST_PIECE, piece_length=PIECE
+    )
+    seen(uploader.member, torrent)
+    box_path = tmp_path / "box.sqlite3"
+    box = ReceiptBox(box_path)
+    box.add(signed_receipt(uploader, downloader, torrent, i, site_realm()) for i in range(3))
+    token = member_api_token(uploader.member)
+
+    async def report() -> tuple[bool, object]:
+        reporter = Reporter(
+            box_path, site=live_server.url, token=token, realm=site_realm(), uploader_pk=uploader.pk
+        )
+        try:
+            return await reporter.final(deadline=time.monotonic() + 60), reporter.stats
+        finally:
+            reporter.close()
+
+    import asyncio
+
+    done, stats = asyncio.run(report())
+    assert not done and stats.deferred == 6 and stats.sent == 0  # twice: due, last chance
+    assert box.counts()["new"] == 3 and box.pending(site_realm(), uploader.pk) == 0
+    seen(downloader.member, torrent)
+    done, stats = asyncio.run(report())
+    assert done and (stats.sent, stats.accepted, stats.deferred) == (3, 3, 0)
+    assert box.counts() == {"new": 0, "sending": 0, "reported": 3, "given_up": 0}
     box.close()
 
 
