@@ -9,7 +9,7 @@ COPY . .
 # intermediate files are removed afterwards.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && python setup.py --quiet build_ext \
-    && PBTS_SPEEDUPS=1 python -c "import tracker.announce, tracker.announce.protocol" \
+    && PBTS_SPEEDUPS=1 python -c "import tracker.announce, tracker.announce.wire_http, tracker.trackerd" \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/* build/cython build/temp.*
 ENV PBTS_SPEEDUPS=1

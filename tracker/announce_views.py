@@ -12,10 +12,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from tracker import tracking
-from tracker.announce.handler import handle_announce, handle_scrape
+from tracker import announce_runtime
+from tracker.announce.wire_http import handle_announce, handle_scrape
+from tracker.authority import CachedAuthority, snatch_counts
 
-_authority = tracking.CachedAuthority()
+_authority = CachedAuthority()
 
 
 def _reply(body: bytes) -> HttpResponse:
@@ -31,15 +32,15 @@ def _raw_query(request: HttpRequest) -> bytes:
 @csrf_exempt
 @require_GET
 def announce(request: HttpRequest, passkey: str = "") -> HttpResponse:
-    """BEP 3 announce; see ``tracker.announce.handler.handle_announce``."""
+    """BEP 3 announce; see ``tracker.announce.wire_http.handle_announce``."""
     return _reply(
         handle_announce(
             _raw_query(request),
-            client_ip=tracking.client_ip(request),
+            client_ip=announce_runtime.client_ip(request),
             path_passkey=passkey,
             auth=_authority,
-            store=tracking.peer_store(),
-            policy=tracking.policy(),
+            store=announce_runtime.peer_store(),
+            policy=announce_runtime.policy(),
         )
     )
 
@@ -53,7 +54,7 @@ def scrape(request: HttpRequest, passkey: str = "") -> HttpResponse:
             _raw_query(request),
             path_passkey=passkey,
             auth=_authority,
-            store=tracking.peer_store(),
-            snatches=tracking.snatch_counts,
+            store=announce_runtime.peer_store(),
+            snatches=snatch_counts,
         )
     )

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from tracker.announce.handler import MemberStanding, TorrentStanding
+from tracker.announce.records import MemberStanding, TorrentStanding
 from tracker.models import ClientPrefix, Member, Torrent, TorrentStatus
 
 _MISSING = "missing"

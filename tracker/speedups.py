@@ -27,15 +27,20 @@ import os
 from collections.abc import Mapping, MutableSequence
 from pathlib import Path
 
-#: The modules ``setup.py`` compiles: the per-announce path (parse, decide, update the swarm,
-#: encode, share through Redis, UDP, and trackerd's HTTP front end).
+#: The modules ``setup.py`` compiles: the per-announce path (the records, the HTTP and UDP
+#: wires, the rules, the swarm and store, sharing through Redis, the UDP tracker, and
+#: trackerd's HTTP server).
 MODULES = (
-    "tracker.announce.protocol",
+    "tracker.announce.records",
+    "tracker.announce.wire_http",
+    "tracker.announce.wire_udp",
+    "tracker.announce.addresses",
+    "tracker.announce.rules",
     "tracker.announce.swarm",
     "tracker.announce.store",
-    "tracker.announce.handler",
     "tracker.announce.redis_sync",
-    "tracker.announce.udp",
+    "tracker.announce.redis_stats",
+    "tracker.announce.udp_tracker",
     "tracker.trackerd",
 )
 SWITCH = "PBTS_SPEEDUPS"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.cache import cache
 
-from tracker import tracking
+from tracker import announce_runtime
 
 FLUSH_LOCK = "lock:tracker.flush_stats"
 
@@ -19,6 +19,6 @@ def flush_stats() -> bool:
     if not cache.add(FLUSH_LOCK, 1, timeout=300):
         return False
     try:
-        return tracking.flush_now()
+        return announce_runtime.flush_now()
     finally:
         cache.delete(FLUSH_LOCK)

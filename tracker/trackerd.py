@@ -1,18 +1,20 @@
 """trackerd: a lean asyncio (uvloop) HTTP tracker serving ``/announce`` and ``/scrape``.
 
-It runs the same pipeline as the Django view (``tracker.announce.handler``) with the same peer
-store runtime (``tracker.tracking``: peers in this process's memory, shared through Redis in
-batches). Authorization answers are kept in this process's memory (:class:`LocalAuthority`)
-and dropped the moment the site invalidates them (Redis pub/sub), so a reset passkey stops
-working at once here too. A reverse proxy routes ``/announce`` and ``/scrape`` to it; several
-processes can share one port with ``SO_REUSEPORT``.
+No Django import: the server takes what answers requests as arguments. It runs the same HTTP
+wire as the Django view (``tracker.announce.wire_http``) over the authority, peer store and
+policy it is given; ``tracker.announce_runtime.serve_trackerd`` builds those from the Django
+settings (the process's peer store, shared through Redis in batches, and
+``tracker.authority.LocalAuthority``: standings in process memory, dropped the moment the site
+invalidates them) and calls :func:`serve`. A reverse proxy routes ``/announce`` and
+``/scrape`` to it; several processes can share one port with ``SO_REUSEPORT``.
 
 HTTP/1.1 subset (RFC 9112): GET (and HEAD) only, keep-alive by default, ``Connection: close``
 honoured, pipelined requests answered in order, no request bodies, headers at most 8 KiB.
 
 UDP (BEP 15, passkeys in BEP 41 URL data): the same process answers datagrams on its UDP
 sockets (dual-stack: one IPv4 and one IPv6-only socket, ``SO_REUSEPORT`` with several workers)
-through ``tracker.announce.udp.UdpTracker``, with the same authority, peer store and rules.
+through ``tracker.announce.udp_tracker.UdpTracker``, with the same authority, peer store and
+rules.
 """
 
 from __future__ import annotations
@@ -25,22 +27,13 @@ import re
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable
 
-import redis
-from django.conf import settings
-from django.db import connections
-
-from tracker import authcache, tracking
-from tracker.announce.handler import (
-    MemberStanding,
-    TorrentStanding,
-    handle_announce,
-    handle_scrape,
-    resolve_client_ip,
-)
-from tracker.announce.udp import ConnectionIds, ConnectLimiter, UdpTracker
+from tracker.announce.addresses import resolve_client_ip
+from tracker.announce.rules import Authority, Policy
+from tracker.announce.store import MemoryPeerStore
+from tracker.announce.udp_tracker import UdpTracker
+from tracker.announce.wire_http import handle_announce, handle_scrape
 
 log = logging.getLogger(__name__)
 
@@ -49,145 +42,7 @@ _HEADERS_OF_INTEREST = re.compile(
     rb"(?:^|\n)[ \t]*(?:connection|content-length|transfer-encoding|x-forwarded-for)[ \t]*:"
 )
 IDLE_SECONDS = 60.0
-SNATCH_SECONDS = 30.0  # how long a torrent's snatch count (scrape ``downloaded``) is reused
-MAX_SNATCH_ENTRIES = 100_000
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes asked for (the kernel may cap it at rmem_max)
-_MISSING = object()
-
-
-class LocalAuthority:
-    """In-process copy of the cached standings with a TTL (seconds); entries are dropped as
-    soon as their key is published on ``authcache.invalidation_channel()``.
-
-    :meth:`preload` fills it in bulk (every active member and approved torrent) and a refresh
-    thread repeats that every half TTL, so a running trackerd answers from memory; the rare
-    miss (a new member or torrent) is loaded on one helper thread while the event loop waits
-    (Django's ORM refuses to run inside the event loop, and such misses are short).
-    """
-
-    def __init__(self, *, ttl: float) -> None:
-        self._ttl = ttl
-        self._entries: dict[str, tuple[float, Any]] = {}
-        self._inner = tracking.CachedAuthority()
-        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbts-auth")
-        self._forgotten: set[str] | None = None
-        self._snatches: dict[int, tuple[float, int]] = {}
-
-    def _get(self, key: str, load) -> Any:
-        hit = self._entries.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = self._loader.submit(load).result(timeout=10)
-        self._entries[key] = (now + self._ttl, value)
-        return value
-
-    def preload(self) -> int:
-        """Load every standing in bulk (on the loader thread); returns how many. Keys
-        invalidated while it runs are dropped again afterwards, so nothing stale survives."""
-        self._forgotten = set()
-        try:
-            fresh = self._loader.submit(self._load_all).result(timeout=600)
-            self._entries.update(fresh)
-            for key in self._forgotten:
-                self._entries.pop(key, None)
-        finally:
-            self._forgotten = None
-        return len(fresh)
-
-    def _load_all(self) -> dict[str, tuple[float, Any]]:
-        expires = time.monotonic() + self._ttl
-        entries = {key: (expires, standing) for key, standing in authcache.all_standings()}
-        connections.close_all()
-        return entries
-
-    def refresh_forever(self) -> threading.Thread:
-        """Start a daemon thread that preloads again every half TTL."""
-
-        def run() -> None:
-            while True:
-                time.sleep(max(self._ttl / 2, 1.0))
-                try:
-                    self.preload()
-                except Exception:
-                    log.exception("auth refresh failed; entries are loaded on demand meanwhile")
-
-        thread = threading.Thread(target=run, name="pbts-auth-refresh", daemon=True)
-        thread.start()
-        return thread
-
-    def member(self, passkey: str) -> MemberStanding | None:
-        return self._get(authcache.passkey_key(passkey), lambda: self._inner.member(passkey))
-
-    def torrent(self, info_hash_hex: str) -> TorrentStanding | None:
-        key = authcache.torrent_key(info_hash_hex)
-        return self._get(key, lambda: self._inner.torrent(info_hash_hex))
-
-    def client_allowed(self, peer_id: bytes) -> bool:
-        prefixes = self._get(authcache.CLIENTS_KEY, authcache.allowed_client_prefixes)
-        return peer_id.startswith(prefixes)
-
-    def snatches(self, torrent_ids: set[int]) -> dict[int, int]:
-        """``{torrent_id: snatches}`` (the scrape's ``downloaded``, BEP 48 / BEP 15), reused
-        for ``SNATCH_SECONDS``; misses are read in one query on the loader thread, as Django's
-        ORM refuses to run inside the event loop."""
-        now = time.monotonic()
-        out: dict[int, int] = {}
-        missing = set()
-        for torrent_id in torrent_ids:
-            hit = self._snatches.get(torrent_id)
-            if hit is not None and hit[0] > now:
-                out[torrent_id] = hit[1]
-            else:
-                missing.add(torrent_id)
-        if missing:
-            loaded = self._loader.submit(tracking.snatch_counts, missing).result(timeout=10)
-            if len(self._snatches) > MAX_SNATCH_ENTRIES:
-                self._snatches.clear()
-            expires = now + SNATCH_SECONDS
-            for torrent_id in missing:
-                count = loaded.get(torrent_id, 0)
-                self._snatches[torrent_id] = (expires, count)
-                out[torrent_id] = count
-        return out
-
-    def close(self) -> None:
-        """Close the loader thread's database connection and stop the thread."""
-        self._loader.submit(connections.close_all).result(timeout=10)
-        self._loader.shutdown()
-
-    def forget(self, key: str) -> None:
-        """Drop one entry (a published cache key such as ``auth:passkey:<passkey>``)."""
-        self._entries.pop(key, None)
-        forgotten = self._forgotten
-        if forgotten is not None:
-            forgotten.add(key)
-
-    def listen(self, client: redis.Redis) -> threading.Event:
-        """Start a daemon thread that applies published invalidations; the returned event is
-        set once it is subscribed. After a lost connection everything is dropped (anything
-        may have been missed) and preloaded again."""
-        subscribed = threading.Event()
-
-        def run() -> None:
-            while True:
-                try:
-                    pubsub = client.pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(authority_channel := authcache.invalidation_channel())
-                    pubsub.get_message(timeout=5)  # the subscribe confirmation
-                    self._entries.clear()
-                    if subscribed.is_set():
-                        self.preload()
-                    subscribed.set()
-                    log.debug("subscribed to %s", authority_channel)
-                    for message in pubsub.listen():
-                        self.forget(message["data"].decode())
-                except redis.RedisError:
-                    log.warning("auth invalidation listener lost Redis; reconnecting")
-                    time.sleep(1)
-
-        threading.Thread(target=run, name="pbts-auth-listener", daemon=True).start()
-        return subscribed
 
 
 def _response(status: bytes, body: bytes, *, close: bool, content_type: bytes) -> bytes:
@@ -212,15 +67,19 @@ class TrackerProtocol(asyncio.Protocol):
         self.last_seen = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A client connected: remember its address (the socket's, for the rules)."""
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.remote = peer[0] if peer else ""
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The connection closed (either side)."""
         self.server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
+        """Answer every complete request head in ``data`` (pipelined ones in order); a head
+        over ``MAX_HEADER_BYTES`` gets 431 and the connection is closed."""
         self.last_seen = time.monotonic()
         if not self.buffer and data.endswith(b"\r\n\r\n") and data.count(b"\r\n\r\n") == 1:
             reply, close = self.server.respond(data[:-4], self.remote)  # one whole request
@@ -253,14 +112,29 @@ class TrackerProtocol(asyncio.Protocol):
 
 
 class TrackerServer:
-    """Routes requests to the shared pipeline. ``respond`` is synchronous and pure apart from
-    the store and authority it uses."""
+    """Routes HTTP requests to the shared HTTP wire. ``respond`` is synchronous and pure apart
+    from the store and authority it uses.
 
-    def __init__(self, authority: LocalAuthority) -> None:
+    Args:
+        authority: cached standings (``rules.Authority``); store: the process's peer store;
+            policy: the announce rules; snatches: ``{torrent_id} -> {torrent_id: snatches}``
+            for scrapes; trusted: proxies whose ``X-Forwarded-For`` is believed.
+    """
+
+    def __init__(
+        self,
+        *,
+        authority: Authority,
+        store: MemoryPeerStore,
+        policy: Policy,
+        snatches: Callable[[set[int]], dict[int, int]],
+        trusted: frozenset[str] = frozenset(),
+    ) -> None:
         self.authority = authority
-        self.runtime = tracking.runtime()
-        self.policy = tracking.policy()
-        self.trusted = frozenset(settings.PBTS_TRUSTED_PROXIES)
+        self.store = store
+        self.policy = policy
+        self.snatches = snatches
+        self.trusted = trusted
         self.connections: set[TrackerProtocol] = set()
 
     def respond(self, head: bytes, remote: str) -> tuple[bytes, bool]:
@@ -308,7 +182,7 @@ class TrackerServer:
                 client_ip=ip,
                 path_passkey=passkey_text,
                 auth=self.authority,
-                store=self.runtime.store,
+                store=self.store,
                 policy=self.policy,
             )
             return body, b"200 OK"
@@ -317,8 +191,8 @@ class TrackerServer:
                 query,
                 path_passkey=passkey_text,
                 auth=self.authority,
-                store=self.runtime.store,
-                snatches=self.authority.snatches,
+                store=self.store,
+                snatches=self.snatches,
             )
             return body, b"200 OK"
         if path == b"/health":
@@ -346,37 +220,24 @@ def _headers(lines: list[bytes]) -> dict[bytes, bytes]:
 
 class UdpTrackerProtocol(asyncio.DatagramProtocol):
     """One UDP socket: every datagram is answered (or dropped) by the shared
-    :class:`~tracker.announce.udp.UdpTracker`."""
+    :class:`~tracker.announce.udp_tracker.UdpTracker`."""
 
     def __init__(self, tracker: UdpTracker) -> None:
         self.tracker = tracker
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The socket is ready."""
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        """Answer one datagram from ``addr`` (``(host, port, ...)``), or stay silent."""
         reply = self.tracker.handle(data, addr)
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors of earlier replies (a client gone): nothing to do."""
-
-
-def udp_tracker(authority: LocalAuthority) -> UdpTracker:
-    """The UDP front end over this process's authority, peer store and rules, with the
-    connection id secrets and connect limit from settings (see ``tracking.udp_secrets``)."""
-    secret, previous = tracking.udp_secrets()
-    return UdpTracker(
-        auth=authority,
-        store=tracking.runtime().store,
-        policy=tracking.policy(),
-        snatches=authority.snatches,
-        ids=ConnectionIds(secret, previous),
-        limiter=ConnectLimiter(settings.PBTS_UDP_CONNECTS_PER_MINUTE),
-        trusted=frozenset(settings.PBTS_TRUSTED_PROXIES),
-    )
 
 
 def udp_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -438,27 +299,24 @@ DEFAULT_UDP_HOSTS = ("0.0.0.0", "::")
 
 
 async def serve(
+    server: TrackerServer,
     host: str,
     port: int,
     *,
     reuse_port: bool,
-    ready: threading.Event | None = None,
-    stop: asyncio.Event | None = None,
+    udp: UdpTracker | None = None,
     udp_port: int = 0,
     udp_hosts: tuple[str, ...] = DEFAULT_UDP_HOSTS,
+    ready: threading.Event | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve HTTP on ``host``/``port`` and, when ``udp_port`` is not 0, BEP 15 UDP on
-    ``udp_port`` of every address in ``udp_hosts``, until ``stop`` is set (or forever).
-    ``ready`` is set once listening."""
-    authority = LocalAuthority(ttl=settings.PBTS_AUTH_CACHE_SECONDS)
-    if settings.REDIS_URL:
-        authority.listen(redis.Redis.from_url(settings.REDIS_URL)).wait(timeout=10)
-    started = time.monotonic()
-    loaded = authority.preload()
-    log.info("preloaded %d standings in %.1f s", loaded, time.monotonic() - started)
-    authority.refresh_forever()
-    tracking.ensure_started()
-    server = TrackerServer(authority)
+    """Serve HTTP with ``server`` on ``host``/``port`` and, when ``udp`` is given and
+    ``udp_port`` is not 0, BEP 15 with ``udp`` on ``udp_port`` of every address in
+    ``udp_hosts``, until ``stop`` is set (or forever). ``ready`` is set once listening.
+
+    Raises:
+        OSError: a port cannot be bound (nothing is left listening).
+    """
     # Peers live in packed buffers, not objects; keep the start-up objects (modules, settings,
     # loaded standings) out of the collector's way too.
     gc.collect()
@@ -467,13 +325,12 @@ async def serve(
     listener = await loop.create_server(
         lambda: TrackerProtocol(server), host, port, reuse_port=reuse_port, backlog=1024
     )
-    udp = []
+    transports = []
     try:
-        if udp_port:
-            udp = await open_udp(udp_tracker(authority), udp_hosts, udp_port, reuse_port=reuse_port)
+        if udp is not None and udp_port:
+            transports = await open_udp(udp, udp_hosts, udp_port, reuse_port=reuse_port)
     except BaseException:
         listener.close()
-        authority.close()
         raise
     sweeper = asyncio.ensure_future(server.sweep_idle())
     if ready is not None:
@@ -485,8 +342,7 @@ async def serve(
             await stop.wait()
     finally:
         sweeper.cancel()
-        for transport in udp:
+        for transport in transports:
             transport.close()
         listener.close()
         await listener.wait_closed()
-        authority.close()

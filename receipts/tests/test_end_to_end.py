@@ -16,7 +16,7 @@ from receipts.models import Receipt
 from receipts.tasks import verify_receipts
 from receipts.tests.conftest import LAST_PIECE, PIECE, PIECES, TORRENT_SIZE
 from reputation.models import Ledger
-from tracker import tracking
+from tracker import announce_runtime
 from tracker.models import ClientPrefix, TorrentHistory
 from tracker.services.members import member_api_token
 from tracker.tests.factories import MemberFactory
@@ -51,7 +51,7 @@ def get_json(site: str, path: str, token: str) -> dict:
 def test_two_members_keys_receipts_reports_worker_credit(
     live_server, tmp_path, monkeypatch, backend_name
 ):
-    monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url=""))
+    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime(redis_url=""))
     site = live_server.url
     ClientPrefix.objects.create(prefix="-TR4", name="Transmission 4")
     seeder, leecher = MemberFactory(), MemberFactory()
@@ -67,7 +67,7 @@ def test_two_members_keys_receipts_reports_worker_credit(
     # The leecher joins the swarm and downloads; the statistics flush records it.
     assert b"failure reason" not in announce(site, leecher, torrent)
     announce(site, leecher, torrent, downloaded=TORRENT_SIZE, left=0, event="completed")
-    assert tracking.flush_now()
+    assert announce_runtime.flush_now()
     assert TorrentHistory.objects.filter(member=leecher, torrent=torrent).exists()
 
     # The leecher signs a receipt per piece received from the seeder.

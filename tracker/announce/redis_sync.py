@@ -7,12 +7,14 @@ pushed. No Django import.
 
 Redis layout (``P`` is the key prefix):
 
-- ``P:peers:<torrent_id>`` hash: field = member_id (4 bytes BE) + peer_id (20), value = packed
-  :class:`PeerState` (:func:`pack_state`). The authoritative last state of every peer.
+- ``P:peers:<torrent_id>`` hash: field = the peer's 24-byte key (``records.peer_key``: member_id
+  4 bytes big-endian, peer_id 20), value = packed :class:`PeerState` (:func:`pack_state`). The
+  authoritative last state of every peer.
 - ``P:counts`` hash: ``<torrent_id>:s`` / ``<torrent_id>:l`` seeders and leechers.
 - ``P:credit-log`` list: what the statistics flush has not taken yet, one item per applied
-  batch: concatenated 29-byte credit records (``_CREDIT``: member_id, torrent_id, uploaded and
-  downloaded bytes, seeding seconds, snatched flag). The flush sums them per (member, torrent).
+  batch: concatenated 29-byte credit records (``redis_stats.pack_credit``: member_id,
+  torrent_id, uploaded and downloaded bytes, seeding seconds, snatched flag). The flush claims
+  them (``redis_stats.RedisStatsQueue``) and sums them per (member, torrent).
 - ``P:dirty`` set: torrent ids whose counts changed since the last flush.
 - ``P:peerlog`` stream: one entry per applied batch, fields ``node`` and ``d`` (the changed
   peers as concatenated records: torrent_id, hash field, new packed state; see
@@ -25,7 +27,7 @@ accounting and replication cost little beyond the per-peer compare-and-set.
 The batch script is a compare-and-set per peer: a change applies only if the stored state is
 still the one this process based it on. A conflict (another process changed the peer in
 between, e.g. the IPv6 leg of a dual-stack announce landing on another worker) is settled
-again in Python with the same rule (:func:`~tracker.announce.swarm.settle`) against the stored
+again in Python with the same rule (:func:`~tracker.announce.rules.settle`) against the stored
 state and retried, so a credit is never counted twice and the rule has one implementation.
 State and credit go in the same atomic script run: a crash loses at most the unpushed batch,
 and the next announce's delta (computed against the stored state) covers the gap.
@@ -41,14 +43,22 @@ from dataclasses import dataclass
 
 import redis
 
-from tracker.announce.store import Change, MemoryPeerStore, StatsBatch, add_credit
-from tracker.announce.swarm import EVENTS, Credit, PeerKey, PeerState, Rules, settle
+from tracker.announce.records import (
+    EVENT_BY_CODE,
+    EVENT_CODE,
+    Credit,
+    PeerKey,
+    PeerState,
+    peer_key,
+    split_peer_key,
+)
+from tracker.announce.redis_stats import pack_credit
+from tracker.announce.rules import Rules, settle
+from tracker.announce.store import Change, MemoryPeerStore
 
 log = logging.getLogger(__name__)
 
-_EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
 _STATE = struct.Struct(">QQQdBBB")  # uploaded, downloaded, left, at, event, len4, len6
-_FIELD = struct.Struct(">I")
 MAX_RETRIES = 5
 # History kept in the replication log; a process that falls further behind reloads.
 LOG_SECONDS = 120
@@ -58,7 +68,7 @@ CHUNK = 2000  # changes per script call: bounds how long one call holds Redis
 # (see ``_pack_change``) in ONE argument, which Redis's Lua ``struct`` library walks (so
 # redis-py encodes four values per call, not one per change). A change starts with its
 # replication record (torrent id, hash field, new state), so an applied change's log record is
-# a slice of the argument; its credit record (``_CREDIT``) is passed through as bytes. The
+# a slice of the argument; its credit record (``pack_credit``) is passed through as bytes. The
 # script adds one list item of concatenated credit records and one log entry per call.
 _BATCH_SCRIPT = """
 local p = ARGV[1]
@@ -123,8 +133,6 @@ return {f['last-generated-id'], f['entries-added'], f['entries-added'] - f['leng
 """
 _LOG_HEAD = struct.Struct(">I24sB")  # torrent_id, hash field, len(new state); then the state
 _COUNTS = struct.Struct(">BBBB")  # dseed + 1, dleech + 1, snatch, len(base state)
-# member_id, torrent_id, uploaded, downloaded (bytes), seeding seconds, snatched (0/1)
-_CREDIT = struct.Struct(">IIQQIB")
 
 
 def _pack_change(ch: Change) -> bytes:
@@ -133,15 +141,11 @@ def _pack_change(ch: Change) -> bytes:
     state, then the credit record (length-prefixed; empty when there is nothing to record)."""
     dseed, dleech = _seeder_delta(ch.prev, ch.state)
     base, new, c = pack_state(ch.prev), pack_state(ch.state), ch.credit
-    if c or ch.state is not None:  # even an empty credit: the member was seen in the swarm
-        record = _CREDIT.pack(
-            ch.key[0], ch.torrent_id, c.uploaded, c.downloaded, c.seed_seconds, c.snatched
-        )
-    else:
-        record = b""
+    # Even an empty credit: the member was seen in the swarm.
+    record = pack_credit(ch.key[0], ch.torrent_id, c) if c or ch.state is not None else b""
     return b"".join(
         (
-            _LOG_HEAD.pack(ch.torrent_id, pack_field(ch.key), len(new)),
+            _LOG_HEAD.pack(ch.torrent_id, peer_key(*ch.key), len(new)),
             new,
             _COUNTS.pack(dseed + 1, dleech + 1, c.snatched, len(base)),
             base,
@@ -161,16 +165,6 @@ def iter_log_records(data: bytes):
         pos += size
 
 
-def pack_field(key: PeerKey) -> bytes:
-    """Hash field of a peer: member_id as 4 bytes big-endian, then the 20-byte peer_id."""
-    return _FIELD.pack(key[0]) + key[1]
-
-
-def unpack_field(field: bytes) -> PeerKey:
-    """Inverse of :func:`pack_field`."""
-    return _FIELD.unpack_from(field)[0], field[4:]
-
-
 def pack_state(state: PeerState | None) -> bytes:
     """Pack a peer state into bytes (b'' for none): 35 fixed bytes plus the addresses.
     Deterministic, so two processes' copies of one state compare equal."""
@@ -181,7 +175,7 @@ def pack_state(state: PeerState | None) -> bytes:
         state.downloaded,
         state.left,
         state.announced_at,
-        _EVENT_CODE[state.event],
+        EVENT_CODE[state.event],
         len(state.compact4),
         len(state.compact6),
     )
@@ -202,7 +196,7 @@ def unpack_state(key: PeerKey, data: bytes) -> PeerState | None:
         uploaded=up,
         downloaded=down,
         left=left,
-        event=EVENTS[event],
+        event=EVENT_BY_CODE[event],
         announced_at=at,
     )
 
@@ -257,7 +251,7 @@ class RedisPeerSync:
         for hkey in self.client.scan_iter(match=prefix + b"*", count=1000):
             torrent_id = int(hkey[len(prefix) :])
             for field, value in self.client.hscan_iter(hkey, count=1000):
-                key = unpack_field(field)
+                key = split_peer_key(field)
                 self.store.replicate(torrent_id, key, unpack_state(key, value))
                 loaded += 1
         return loaded
@@ -341,7 +335,7 @@ class RedisPeerSync:
             return 0
         count = 0
         for torrent_id, field, value in iter_log_records(fields.get(b"d", b"")):
-            key = unpack_field(field)
+            key = split_peer_key(field)
             self.store.replicate(torrent_id, key, unpack_state(key, value))
             count += 1
         return count
@@ -363,72 +357,3 @@ class RedisPeerSync:
 
 def _at(state: PeerState | None) -> float:
     return 0.0 if state is None else state.announced_at
-
-
-# --- the statistics batch ---------------------------------------------------------------
-
-_CLAIM_SCRIPT = """
-local p, batch = ARGV[1], ARGV[2]
-local claimed = 0
-if redis.call('EXISTS', p .. ':credit-log') == 1 then
-  redis.call('RENAME', p .. ':credit-log', p .. ':batch:' .. batch .. ':credits')
-  claimed = 1
-end
-if ARGV[3] == '1' and redis.call('EXISTS', p .. ':dirty') == 1 then
-  redis.call('RENAME', p .. ':dirty', p .. ':batch:' .. batch .. ':dirty')
-  claimed = 1
-end
-if claimed == 1 then redis.call('SADD', p .. ':batches', batch) end
-return claimed
-"""
-
-
-class RedisStatsQueue:
-    """Claims accumulated credits from Redis as :class:`StatsBatch` objects, once each.
-
-    A claim renames the live keys under a batch id (new credits go to fresh keys at once);
-    the batch stays in Redis until :meth:`done`, so a flush that died is found and re-run by
-    :meth:`pending` (and the database's batch id makes that re-run a no-op if it had
-    committed).
-    """
-
-    def __init__(self, client: redis.Redis, *, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-        self._claim = client.register_script(_CLAIM_SCRIPT)
-
-    def claim(self, *, with_counts: bool = True) -> str | None:
-        """Move the live credits, and the dirty set when ``with_counts``, under a new batch
-        id; ``None`` if nothing was moved."""
-        batch_id = uuid.uuid4().hex
-        return batch_id if self._claim(args=[self.prefix, batch_id, int(with_counts)]) else None
-
-    def pending(self) -> list[str]:
-        """Batch ids claimed but not marked done (oldest first is not guaranteed)."""
-        return sorted(b.decode() for b in self.client.smembers(f"{self.prefix}:batches"))
-
-    def read(self, batch_id: str) -> StatsBatch:
-        """Load a claimed batch: credits per (member_id, torrent_id) and the current counts of
-        the torrents that changed."""
-        base = f"{self.prefix}:batch:{batch_id}"
-        credits: dict[tuple[int, int], list[int]] = {}
-        for chunk in self.client.lrange(f"{base}:credits", 0, -1):
-            for member, torrent, *row in _CREDIT.iter_unpack(chunk):
-                add_credit(credits, (member, torrent), row)
-        dirty = [int(t) for t in self.client.smembers(f"{base}:dirty")]
-        counts = {}
-        if dirty:
-            fields = [f"{t}:{k}" for t in dirty for k in "sl"]
-            values = self.client.hmget(f"{self.prefix}:counts", fields)
-            for i, torrent_id in enumerate(dirty):
-                seeders, leechers = values[2 * i], values[2 * i + 1]
-                counts[torrent_id] = (max(int(seeders or 0), 0), max(int(leechers or 0), 0))
-        return StatsBatch(batch_id=batch_id, credits=credits, swarm_counts=counts)
-
-    def done(self, batch_id: str) -> None:
-        """Forget a batch the database has applied."""
-        base = f"{self.prefix}:batch:{batch_id}"
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(f"{base}:credits", f"{base}:dirty")
-        pipe.srem(f"{self.prefix}:batches", batch_id)
-        pipe.execute()

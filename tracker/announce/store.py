@@ -10,49 +10,21 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tracker.announce.swarm import (
+from tracker.announce.records import (
     Announce,
     Credit,
     Outcome,
     PeerKey,
     PeerState,
-    Rules,
-    Swarm,
-    apply_announce,
+    StatsBatch,
+    StatsKey,
+    add_credit,
 )
-
-StatsKey = tuple[int, int]  # (member_id, torrent_id)
-
-
-@dataclass(slots=True)
-class StatsBatch:
-    """Credits taken out of a store for one flush. ``credits`` maps (member_id, torrent_id)
-    to ``[uploaded, downloaded, seed_seconds, snatched]`` (bytes, bytes, seconds, 0/1);
-    ``swarm_counts`` maps torrent_id to ``(seeders, leechers)`` for torrents that changed."""
-
-    batch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    credits: dict[StatsKey, list[int]] = field(default_factory=dict)
-    swarm_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.credits or self.swarm_counts)
-
-
-def add_credit(credits: dict[StatsKey, list[int]], key: StatsKey, row: tuple | list) -> None:
-    """Add one ``[uploaded, downloaded, seed_seconds, snatched]`` row to ``credits[key]`` (the
-    one place credit rows are summed: in a store, and when a Redis batch is read)."""
-    total = credits.get(key)
-    if total is None:
-        credits[key] = list(row)
-        return
-    total[0] += row[0]
-    total[1] += row[1]
-    total[2] += row[2]
-    total[3] |= row[3]
+from tracker.announce.rules import Rules
+from tracker.announce.swarm import Swarm, apply_announce
 
 
 @dataclass(slots=True)
@@ -91,7 +63,7 @@ class MemoryPeerStore:
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._swarms: dict[int, Swarm] = {}
-        self._credits: dict[StatsKey, list[int]] = {}
+        self._credits: dict[StatsKey, Credit] = {}
         self._dirty: set[int] = set()
         self._journaling = journal
         self._journal: list[Change] = []
@@ -107,12 +79,14 @@ class MemoryPeerStore:
         if swarm is not None and not len(swarm):
             del self._swarms[torrent_id]
 
-    def announce(self, torrent_id: int, ann: Announce, *, rules: Rules) -> Outcome:
-        """Apply one announce to the torrent's swarm and accumulate its credit.
+    def announce(self, ann: Announce, *, rules: Rules) -> Outcome:
+        """Apply one authorized announce to its torrent's swarm and accumulate its credit (or
+        journal the change, for a sharing layer).
 
         Raises:
-            tracker.announce.swarm.Refused: as :func:`apply_announce`.
+            tracker.announce.records.Refusal: as :func:`~tracker.announce.swarm.apply_announce`.
         """
+        torrent_id = ann.torrent.torrent_id
         with self._lock:
             swarm = self._swarm(torrent_id)
             now = self._clock()
@@ -121,7 +95,7 @@ class MemoryPeerStore:
                 self._journal.append(
                     Change(
                         torrent_id,
-                        (ann.member_id, ann.peer_id),
+                        (ann.member_id, ann.request.peer_id),
                         outcome.prev,
                         outcome.state,
                         outcome.credit,
@@ -131,7 +105,7 @@ class MemoryPeerStore:
                 )
             elif outcome.credit or outcome.state is not None:
                 # Even an empty credit: the flush records that the member is in this swarm.
-                self._add_credit((ann.member_id, torrent_id), outcome.credit)
+                add_credit(self._credits, (ann.member_id, torrent_id), outcome.credit)
             if outcome.counts_changed:
                 self._dirty.add(torrent_id)
             self._drop_if_empty(torrent_id)  # also after a first announce that left no peer
@@ -164,10 +138,6 @@ class MemoryPeerStore:
         with self._lock:
             swarm = self._swarms.get(torrent_id)
             return swarm.get(key) if swarm else None
-
-    def _add_credit(self, key: StatsKey, credit: Credit) -> None:
-        row = (credit.uploaded, credit.downloaded, credit.seed_seconds, int(credit.snatched))
-        add_credit(self._credits, key, row)
 
     def counts(self, torrent_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
         """``{torrent_id: (seeders, leechers)}`` for the given torrents (zeros if none)."""
@@ -213,7 +183,7 @@ class MemoryPeerStore:
             batch = StatsBatch(credits=self._credits)
             self._credits = {}
             # A snatch changes the torrent's row too: its counts go with the batch.
-            self._dirty.update(t for (_, t), row in batch.credits.items() if row[3])
+            self._dirty.update(t for (_, t), credit in batch.credits.items() if credit.snatched)
             if not with_counts:
                 return batch
             for torrent_id in self._dirty:
@@ -227,6 +197,6 @@ class MemoryPeerStore:
     def return_batch(self, batch: StatsBatch) -> None:
         """Put a batch whose flush failed back, so nothing is lost (merged with new credit)."""
         with self._lock:
-            for key, row in batch.credits.items():
-                add_credit(self._credits, key, row)
+            for key, credit in batch.credits.items():
+                add_credit(self._credits, key, credit)
             self._dirty.update(batch.swarm_counts)

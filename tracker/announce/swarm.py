@@ -1,104 +1,52 @@
-"""Swarm state and the announce decision: peer update, per-peer deltas, peer selection.
+"""One torrent's peers, packed: storage for the swarm, and :func:`apply_announce`.
 
 Pure code, no Django import. A :class:`Swarm` holds one torrent's peers keyed by
-``(member_id, peer_id)``; :func:`apply_announce` updates it for one parsed announce and returns
-what to credit and which peers to hand out. Rules:
-
-- Credit per-peer deltas since that peer's last announce, never the client's totals (a peer seen
-  for the first time sets the baseline); a counter lower than last time is a client restart, so
-  the new value itself is the delta (Ocelot/opentracker practice).
-- A duplicate (same peer and event within ``DUPLICATE_WINDOW`` seconds, as dual-stack clients
-  send over IPv4 and IPv6) credits nothing twice (its counters are the same) and is answered,
-  not refused; the peer keeps both addresses.
-- An announce inside ``min interval`` is refused unless it is ``completed`` or ``stopped``.
-- Seeders get leechers only; a peer never gets itself; peers are picked at random (BEP 3).
+``(member_id, peer_id)``; :func:`apply_announce` applies one authorized announce to it with the
+rules of ``rules`` (admission, :func:`~tracker.announce.rules.settle`) and picks the peers to
+hand out: seeders get leechers only, a peer never gets itself, and the peers are a run of slots
+from a random start (BEP 3 asks for a random list; opentracker picks runs the same way).
 
 Memory: a peer is one fixed 58-byte record in its swarm's seeder or leecher ``bytearray``
 plus its 6-byte IPv4 entry and its 4-byte member_id in parallel arrays (no Python object per
 peer, so nothing for the cyclic garbage collector to walk); an IPv6 address adds an entry to
 a side dictionary; swarms above ``INDEX_FROM`` peers add a ``{key: slot}`` index, smaller
-ones find a peer with ``bytearray.find``. Peers handed out are a window of slots from a random
-start.
+ones find a peer with ``bytearray.find`` on its 24-byte key (``records.peer_key``).
 """
 
 from __future__ import annotations
 
 import random
 import struct
-from dataclasses import dataclass
 
-DUPLICATE_WINDOW = 5.0  # seconds
+from tracker.announce.records import (
+    EVENT_BY_CODE,
+    EVENT_CODE,
+    MEMBER_ID,
+    STOPPED,
+    Announce,
+    Outcome,
+    PeerKey,
+    PeerState,
+    peer_key,
+)
+from tracker.announce.rules import Rules, check_admission, settle
+
 INDEX_FROM = 128  # peers; smaller swarms are searched, larger ones indexed
 
-PeerKey = tuple[int, bytes]  # (member_id, peer_id)
-EVENTS = ("", "started", "completed", "stopped", "paused")
-_EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
-
 # One peer: announced_at (float seconds), member_id, peer_id, uploaded, downloaded, left
-# (bytes), event code, flags (bit 0: has an IPv4 entry). Bytes 8-32 are the swarm key. The
-# peer's 6-byte IPv4 entry sits at the same slot of a parallel array (zeros if none), so a run
-# of slots is one slice of compact peers.
-_RECORD = struct.Struct("<dI20sQQQBB")
+# (bytes), event code (``records.EVENT_CODE``), flags (bit 0: has an IPv4 entry); big-endian,
+# so bytes 8-32 are the peer's key (``records.peer_key``). The peer's 6-byte IPv4 entry sits
+# at the same slot of a parallel array (zeros if none), so a run of slots is one slice of
+# compact peers.
+_RECORD = struct.Struct(">dI20sQQQBB")
 RECORD_SIZE = _RECORD.size  # 58
 ADDR_SIZE = 6
-MEMBER_SIZE = 4
+MEMBER_SIZE = MEMBER_ID.size  # 4
 _KEY_AT = 8
 _MEMBER_END = _KEY_AT + MEMBER_SIZE
 _KEY_END = 32
-_TIMES = struct.Struct(f"<d{RECORD_SIZE - 8}x")
-_MEMBER = struct.Struct("<I")
+_TIMES = struct.Struct(f">d{RECORD_SIZE - 8}x")
 _NO_ADDR = bytes(ADDR_SIZE)
-
-
-class Refused(Exception):
-    """The swarm refuses the announce; ``reason`` becomes the ``failure reason``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(slots=True)
-class PeerState:
-    """A peer's last announce. ``compact4``/``compact6`` are its BEP 23/7 entries (6/18 bytes,
-    empty when the peer has no such address); counters are bytes; ``announced_at`` seconds.
-
-    The client's ``key`` parameter is not kept: the passkey and peer_id already identify the
-    peer when its address changes."""
-
-    member_id: int
-    peer_id: bytes
-    compact4: bytes
-    compact6: bytes
-    uploaded: int
-    downloaded: int
-    left: int
-    event: str
-    announced_at: float
-
-    @property
-    def is_seeder(self) -> bool:
-        """A peer with nothing left to download (BEP 21 partial seeds count as seeders)."""
-        return self.left == 0 or self.event == "paused"
-
-
-@dataclass(slots=True)
-class Credit:
-    """What one announce credits: bytes uploaded/downloaded after freeleech and double upload,
-    seconds seeding, and whether it completed a download (a snatch)."""
-
-    uploaded: int = 0
-    downloaded: int = 0
-    seed_seconds: int = 0
-    snatched: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.uploaded or self.downloaded or self.seed_seconds or self.snatched)
-
-
-def swarm_key(member_id: int, peer_id: bytes) -> bytes:
-    """The 24-byte key of a peer inside a swarm: member_id (4 bytes LE) + peer_id (20)."""
-    return _MEMBER.pack(member_id) + peer_id
 
 
 def _aligned(buf: bytearray, needle: bytes, at: int, size: int = RECORD_SIZE) -> int:
@@ -147,6 +95,8 @@ class _Pool:
         return self.n
 
     def append(self, record: bytes, addr: bytes) -> int:
+        """Add a peer (its ``RECORD_SIZE``-byte record, its 6-byte IPv4 entry or
+        ``_NO_ADDR``); returns its slot."""
         self.records += record
         self.addrs += addr
         self.members += record[_KEY_AT:_MEMBER_END]
@@ -164,10 +114,12 @@ class _Pool:
         self.addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE] = addr
 
     def key(self, slot: int) -> bytes:
+        """The 24-byte key (``records.peer_key``) of the peer at ``slot``."""
         at = slot * RECORD_SIZE
         return bytes(self.records[at + _KEY_AT : at + _KEY_END])
 
     def has_addr(self, slot: int) -> bool:
+        """Whether the peer at ``slot`` has an IPv4 entry (flags bit 0)."""
         return bool(self.records[slot * RECORD_SIZE + RECORD_SIZE - 1] & 1)
 
     def delete(self, slot: int) -> None:
@@ -240,22 +192,22 @@ class Swarm:
             compact4=bytes(pool.addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE])
             if flags & 1
             else b"",
-            compact6=v6.get(swarm_key(member_id, peer_id), b"") if v6 else b"",
+            compact6=v6.get(peer_key(member_id, peer_id), b"") if v6 else b"",
             uploaded=up,
             downloaded=down,
             left=left,
-            event=EVENTS[event],
+            event=EVENT_BY_CODE[event],
             announced_at=at,
         )
 
     def get(self, key: PeerKey) -> PeerState | None:
         """The peer's state, or ``None``."""
-        where = self.locate(swarm_key(*key))
+        where = self.locate(peer_key(*key))
         return None if where is None else self.state_at(where)
 
     def count_member(self, member_id: int) -> int:
         """How many peers the member has in this swarm."""
-        needle = _MEMBER.pack(member_id)
+        needle = MEMBER_ID.pack(member_id)
         count = 0
         for pool in (self.seeds, self.leeches):
             buf = pool.members
@@ -270,7 +222,7 @@ class Swarm:
 
     def member_presence(self, member_id: int) -> tuple[bool, bool]:
         """``(seeds, leeches)``: whether the member has a seeding and a leeching peer here."""
-        needle = _MEMBER.pack(member_id)
+        needle = MEMBER_ID.pack(member_id)
         return (
             _aligned(self.seeds.members, needle, 0, MEMBER_SIZE) >= 0,
             _aligned(self.leeches.members, needle, 0, MEMBER_SIZE) >= 0,
@@ -280,7 +232,7 @@ class Swarm:
         """Insert or replace a peer, moving it between seeders and leechers as needed; returns
         its new location. ``where`` is its current location when the caller knows it (``None``:
         absent); by default it is looked up."""
-        key = swarm_key(state.member_id, state.peer_id)
+        key = peer_key(state.member_id, state.peer_id)
         if where is False:
             where = self.locate(key)
         record = _RECORD.pack(
@@ -290,7 +242,7 @@ class Swarm:
             state.uploaded,
             state.downloaded,
             state.left,
-            _EVENT_CODE[state.event],
+            EVENT_CODE[state.event],
             1 if state.compact4 else 0,
         )
         addr = state.compact4 or _NO_ADDR
@@ -334,7 +286,7 @@ class Swarm:
 
     def remove(self, key: PeerKey) -> PeerState | None:
         """Remove a peer; returns its last state, or ``None`` if it was not there."""
-        where = self.locate(swarm_key(*key))
+        where = self.locate(peer_key(*key))
         if where is None:
             return None
         state = self.state_at(where)
@@ -409,161 +361,33 @@ class Swarm:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """Tracker rules for one announce. Seconds for intervals; ``max_peers`` caps numwant."""
-
-    interval: int = 1800
-    min_interval: int = 900
-    max_peers: int = 50
-    default_numwant: int = 50
-    max_peers_per_member: int = 3
-    max_seed_gap: int = 3600
-
-
-def _delta(new: int, old: int) -> int:
-    """Bytes since the last announce; a lower counter means the client restarted from 0."""
-    return new - old if new >= old else new
-
-
-@dataclass(slots=True)
-class Announce:
-    """One authorized announce as the swarm sees it (the address is the socket's)."""
-
-    member_id: int
-    peer_id: bytes
-    compact4: bytes
-    compact6: bytes
-    uploaded: int
-    downloaded: int
-    left: int
-    event: str
-    numwant: int | None
-    compact: bool = True
-    is_freeleech: bool = False
-    is_double_upload: bool = False
-    may_leech: bool = True
-    leech_refusal: str = ""
-
-
-@dataclass(slots=True)
-class Outcome:
-    """The result of :func:`apply_announce`: the credit, the peers to return, and the peer's
-    state before and after (``None`` when absent). A compact announce gets ``peers4``/
-    ``peers6`` (BEP 23/7 strings), a non-compact one ``peers`` as ``(peer_id, entry)``."""
-
-    credit: Credit
-    complete: int
-    incomplete: int
-    refusal: str = ""
-    prev: PeerState | None = None
-    state: PeerState | None = None
-    peers4: bytes = b""
-    peers6: bytes = b""
-    peers: list[tuple[bytes, bytes]] | None = None
-
-    @property
-    def counts_changed(self) -> bool:
-        """Whether the swarm's seeder or leecher count changed."""
-        prev, state = self.prev, self.state
-        if prev is None or state is None:
-            return prev is not state
-        return prev.is_seeder != state.is_seeder
-
-
-def _check_admission(
-    swarm: Swarm,
-    ann: Announce,
-    prev: PeerState | None,
-    *,
-    duplicate: bool,
-    now: float,
-    rules: Rules,
-) -> None:
-    if prev is not None:
-        too_soon = not duplicate and now - prev.announced_at < rules.min_interval
-        if too_soon and ann.event not in ("completed", "stopped"):
-            raise Refused("Announce too soon")
-    elif ann.event != "stopped" and swarm.count_member(ann.member_id) >= rules.max_peers_per_member:
-        raise Refused(
-            f"Too many peers: at most {rules.max_peers_per_member} per member per torrent"
-        )
-
-
-def is_duplicate(prev: PeerState | None, ann: Announce, now: float) -> bool:
-    """Same peer, same event within ``DUPLICATE_WINDOW`` seconds: the second leg of a
-    dual-stack client's announce (IPv4 and IPv6), answered rather than refused."""
-    return (
-        prev is not None and ann.event == prev.event and now - prev.announced_at < DUPLICATE_WINDOW
-    )
-
-
-def settle(
-    prev: PeerState | None, ann: Announce, *, now: float, rules: Rules
-) -> tuple[Credit, PeerState | None]:
-    """The one rule for crediting an announce against the peer's last state.
-
-    Returns the credit and the peer's new state (``None`` when the peer leaves the swarm:
-    ``stopped``, or a leecher that may not leech). Deltas are safe against repeats: a
-    duplicate carries the same counters, so it credits nothing; a snatch needs ``left > 0``
-    before and ``completed`` or ``left == 0`` now. Both trackerd's Redis reconciliation and
-    :func:`apply_announce` use it.
-    """
-    credit = Credit()
-    if prev is not None:
-        up = _delta(ann.uploaded, prev.uploaded)
-        down = _delta(ann.downloaded, prev.downloaded)
-        credit.uploaded = up * 2 if ann.is_double_upload else up
-        credit.downloaded = 0 if ann.is_freeleech else down
-        if prev.is_seeder:
-            credit.seed_seconds = int(min(max(now - prev.announced_at, 0), rules.max_seed_gap))
-        # A snatch: the download finished since the last announce, whether the client says
-        # `completed` or only reports left=0 (aria2 with --seed-time=0 sends just `stopped`).
-        credit.snatched = prev.left > 0 and (ann.event == "completed" or ann.left == 0)
-    leeching = ann.left > 0 and ann.event != "paused"
-    if ann.event == "stopped" or (leeching and not ann.may_leech):
-        return credit, None
-    merge = is_duplicate(prev, ann, now)
-    state = PeerState(
-        member_id=ann.member_id,
-        peer_id=ann.peer_id,
-        compact4=ann.compact4 or (prev.compact4 if merge and prev else b""),
-        compact6=ann.compact6 or (prev.compact6 if merge and prev else b""),
-        uploaded=ann.uploaded,
-        downloaded=ann.downloaded,
-        left=ann.left,
-        event=ann.event,
-        announced_at=now,
-    )
-    return credit, state
-
-
 def apply_announce(
     swarm: Swarm, ann: Announce, *, now: float, rules: Rules, rng: random.Random
 ) -> Outcome:
-    """Update ``swarm`` for one announce and compute its credit and peer list.
+    """Update ``swarm`` for one announce (``now`` in seconds) and choose its peers (``rng``).
 
     A refused leecher (ratio or downloading disabled) is still credited for what it did since
     its last announce, then dropped from the swarm; ``Outcome.refusal`` carries the reason.
 
     Raises:
-        Refused: announce inside ``min interval``; too many peers for this member.
+        Refusal: announce inside ``min interval``; too many peers for this member
+            (``rules.check_admission``).
     """
-    key = swarm_key(ann.member_id, ann.peer_id)
-    where = swarm.locate(key)
+    req = ann.request
+    where = swarm.locate(peer_key(ann.member_id, req.peer_id))
     prev = None if where is None else swarm.state_at(where)
-    _check_admission(swarm, ann, prev, duplicate=is_duplicate(prev, ann, now), now=now, rules=rules)
+    check_admission(swarm, ann, prev, now=now, rules=rules)
     credit, state = settle(prev, ann, now=now, rules=rules)
     if state is None:
         if where is not None:
             swarm.delete(where)
-        refusal = "" if ann.event == "stopped" else ann.leech_refusal
+        refusal = "" if req.event is STOPPED else ann.leech_refusal
         return Outcome(credit, swarm.complete, swarm.incomplete, refusal, prev, None)
     where = swarm.put(state, where)
-    count = min(rules.default_numwant if ann.numwant is None else ann.numwant, rules.max_peers)
+    count = min(rules.default_numwant if req.numwant is None else req.numwant, rules.max_peers)
     runs = swarm.select(where, seeder=state.is_seeder, count=count, rng=rng)
     outcome = Outcome(credit, swarm.complete, swarm.incomplete, "", prev, state)
-    if ann.compact:
+    if req.compact:
         outcome.peers4, outcome.peers6 = swarm.compact_peers(runs)
     else:
         outcome.peers = swarm.peer_list(runs)

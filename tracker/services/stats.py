@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core.bulksql import saturating_add, values_cte
 from reputation.services import ledger_credit_announced
-from tracker.announce.store import StatsBatch
+from tracker.announce.records import StatsBatch
 
 # A torrent's snatches: its members' completed histories (once per member and torrent).
 _SNATCH_COUNT = (
@@ -37,8 +37,8 @@ def _insert_batch_row(cursor, batch: StatsBatch, members: int) -> bool:
 
 def _upsert_history(cursor, batch: StatsBatch) -> None:
     rows = [
-        (member_id, torrent_id, up, down, seed, snatched)
-        for (member_id, torrent_id), (up, down, seed, snatched) in batch.credits.items()
+        (member_id, torrent_id, c.uploaded, c.downloaded, c.seed_seconds, int(c.snatched))
+        for (member_id, torrent_id), c in batch.credits.items()
     ]
     with_v, params = values_cte(("member_id", "torrent_id", "up", "down", "seed", "snatched"), rows)
     now = timezone.now()
@@ -104,11 +104,11 @@ def stats_flush(*, batch: StatsBatch) -> bool:
             keeps the batch and retries it.
     """
     totals: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for (member_id, _), (up, down, seed, _snatched) in batch.credits.items():
+    for (member_id, _), credit in batch.credits.items():
         row = totals[member_id]
-        row[0] += up
-        row[1] += down
-        row[2] += seed
+        row[0] += credit.uploaded
+        row[1] += credit.downloaded
+        row[2] += credit.seed_seconds
     # Entries that only record presence (an announce that credited nothing) touch the history
     # row, not the ledger.
     credited = {member_id: row for member_id, row in totals.items() if any(row)}
@@ -121,7 +121,7 @@ def stats_flush(*, batch: StatsBatch) -> bool:
             _upsert_history(cursor, batch)
         # One statement on the torrents: counts (with the snatches of snatched ones, which
         # are among them), or, in a batch without counts, the snatches alone.
-        snatched = {t for (_, t), row in batch.credits.items() if row[3]}
+        snatched = {t for (_, t), credit in batch.credits.items() if credit.snatched}
         if batch.swarm_counts:
             _update_torrents(cursor, batch.swarm_counts, snatched)
         elif snatched:

@@ -7,7 +7,8 @@ import pytest
 from django.test import override_settings
 
 from reputation.models import Ledger
-from tracker import tracking
+from tracker import announce_runtime
+from tracker.announce.records import Credit
 from tracker.models import ClientPrefix, Torrent, TorrentHistory
 from tracker.services import members
 from tracker.tests.factories import MemberFactory
@@ -27,7 +28,7 @@ class Clock:
 def clock(monkeypatch):
     """A fake clock and a fresh runtime shared through the real Redis (test settings)."""
     clock = Clock()
-    monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(clock=clock))
+    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime(clock=clock))
     return clock
 
 
@@ -71,7 +72,7 @@ def test_seeder_and_leecher_find_each_other_and_get_credited(client, swarm, cloc
     clock.now += 1000
     announce(client, seeder, torrent, uploaded=1000, left=0, event="")
     announce(client, leecher, torrent, ip="127.0.0.2", downloaded=1000, event="completed")
-    assert tracking.flush_now() is True
+    assert announce_runtime.flush_now() is True
     assert Ledger.objects.get(member=seeder).uploaded == 1000
     assert Ledger.objects.get(member=leecher).downloaded == 1000
     torrent.refresh_from_db()
@@ -122,13 +123,13 @@ def test_old_passkey_is_refused_right_after_reset(client, swarm):
 def test_leeching_below_min_ratio_is_refused_with_figures_but_seeding_allowed(client, swarm):
     torrent, _seeder, leecher = swarm
     Ledger.objects.filter(member=leecher).update(uploaded=31, downloaded=100)
-    tracking.policy.cache_clear()
+    announce_runtime.policy.cache_clear()
     try:
         reply = announce(client, leecher, torrent, left=500)
         assert reply == {b"failure reason": b"Downloading disabled: ratio 0.31 is below 0.50"}
         assert b"peers" in announce(client, leecher, torrent, left=0, peer=b"-TR4060-seed")
     finally:
-        tracking.policy.cache_clear()
+        announce_runtime.policy.cache_clear()
 
 
 def test_announce_too_soon_is_refused(client, swarm):
@@ -143,7 +144,7 @@ def test_browser_request_gets_bencoded_failure_and_changes_nothing(client, swarm
     response = client.get(f"/announce/{seeder.passkey}", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert fastbencode.bdecode(response.content) == {b"failure reason": b"Missing info_hash"}
-    assert tracking.peer_store().take_batch().credits == {}
+    assert announce_runtime.peer_store().take_batch().credits == {}
 
 
 def test_warm_announce_makes_no_database_query(client, swarm, django_assert_num_queries):
@@ -163,7 +164,7 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(client, swarm):
     with override_settings(PBTS_TRUSTED_PROXIES=["127.0.0.9"]):
         peer = b"-TR4060-proxied"
         announce(client, leecher, torrent, left=10, ip="127.0.0.9", peer=peer, **forwarded)
-    pool = tracking.peer_store()._swarms[torrent.pk].leeches
+    pool = announce_runtime.peer_store()._swarms[torrent.pk].leeches
     addresses = {bytes(pool.addrs[i : i + 4]) for i in range(0, len(pool.addrs), 6)}
     assert bytes([10, 9, 9, 9]) in addresses and bytes([127, 0, 0, 9]) not in addresses
 
@@ -196,17 +197,17 @@ def test_redis_flush_that_dies_is_rerun_and_a_batch_applies_once(client, swarm, 
 
     monkeypatch.setattr(stats, "ledger_credit_announced", boom)
     with pytest.raises(RuntimeError):
-        tracking.flush_now()
+        announce_runtime.flush_now()
     assert Ledger.objects.get(member=seeder).uploaded == 0
     assert not TorrentHistory.objects.exists()
-    queue = tracking.runtime().queue
+    queue = announce_runtime.runtime().queue
     (batch_id,) = queue.pending()  # the claimed batch waits in Redis
 
     monkeypatch.setattr(stats, "ledger_credit_announced", real_credit)
     batch = queue.read(batch_id)
-    assert batch.credits == {(seeder.pk, torrent.pk): [700, 0, 1000, 0]}
+    assert batch.credits == {(seeder.pk, torrent.pk): Credit(700, 0, 1000, False)}
     assert stats.stats_flush(batch=batch) is True  # died after commit, before forgetting ...
-    assert tracking.flush_now() is False  # ... so the re-run is a no-op, then forgotten
+    assert announce_runtime.flush_now() is False  # ... so the re-run is a no-op, then forgotten
     assert queue.pending() == []
     assert Ledger.objects.get(member=seeder).uploaded == 700
     assert Ledger.objects.get(member=seeder).seeding_seconds == 1000
@@ -216,7 +217,9 @@ def test_redis_flush_that_dies_is_rerun_and_a_batch_applies_once(client, swarm, 
 def test_in_process_flush_without_redis_returns_a_failed_batch(client, swarm, monkeypatch):
     torrent, seeder, _ = swarm
     clock = Clock()
-    monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url="", clock=clock))
+    monkeypatch.setattr(
+        announce_runtime, "_runtime", announce_runtime.build_runtime(redis_url="", clock=clock)
+    )
     announce(client, seeder, torrent, left=0)
     clock.now += 1000
     announce(client, seeder, torrent, left=0, uploaded=300, event="")
@@ -227,18 +230,20 @@ def test_in_process_flush_without_redis_returns_a_failed_batch(client, swarm, mo
         raise RuntimeError("database went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tracking, "stats_flush", boom)
+        patch.setattr(announce_runtime, "stats_flush", boom)
         with pytest.raises(RuntimeError):
-            tracking.flush_now()
-    assert tracking.flush_now() is True
+            announce_runtime.flush_now()
+    assert announce_runtime.flush_now() is True
     assert Ledger.objects.get(member=seeder).uploaded == 300
-    assert stats.stats_flush(batch=tracking.peer_store().take_batch()) is True  # empty batch
+    assert (
+        stats.stats_flush(batch=announce_runtime.peer_store().take_batch()) is True
+    )  # empty batch
 
 
 def test_two_processes_share_peers_and_a_cross_process_duplicate_credits_once(client, swarm, clock):
     torrent, seeder, _ = swarm
-    first = tracking.runtime()
-    other = tracking.build_runtime(clock=clock)  # a second worker process
+    first = announce_runtime.runtime()
+    other = announce_runtime.build_runtime(clock=clock)  # a second worker process
     other.sync.load()
     announce(client, seeder, torrent, left=0)
     first.sync.sync()
@@ -247,29 +252,34 @@ def test_two_processes_share_peers_and_a_cross_process_duplicate_credits_once(cl
     clock.now += 1000
     # The IPv4 leg reaches this process, the IPv6 leg another one, before either pushed.
     announce(client, seeder, torrent, left=0, uploaded=500, event="")
-    from tracker.announce.handler import compact_address
-    from tracker.announce.swarm import Announce
+    from tracker.announce.addresses import compact_address
+    from tracker.announce.records import Announce, AnnounceRequest, Event, TorrentStanding
 
     c4, c6 = compact_address("::1", 51413)
+    request = AnnounceRequest(
+        info_hash=bytes.fromhex(torrent.info_hash),
+        peer_id=b"-TR4060-".ljust(20, b"x"),
+        port=51413,
+        uploaded=500,
+        downloaded=0,
+        left=0,
+        event=Event.NONE,
+        numwant=None,
+        compact=True,
+        no_peer_id=False,
+        key=b"",
+        passkey=seeder.passkey,
+        ipv4="",
+        ipv6="",
+    )
+    standing = TorrentStanding(torrent.pk, False, False)
     other.store.announce(
-        torrent.pk,
-        Announce(
-            member_id=seeder.pk,
-            peer_id=b"-TR4060-".ljust(20, b"x"),
-            compact4=c4,
-            compact6=c6,
-            uploaded=500,
-            downloaded=0,
-            left=0,
-            event="",
-            numwant=None,
-        ),
-        rules=tracking.policy().rules,
+        Announce(request, seeder.pk, c4, c6, standing), rules=announce_runtime.policy().rules
     )
     assert first.sync.sync().pushed == 1
     stats = other.sync.sync()
     assert stats.conflicts == 1
-    tracking.flush_now()
+    announce_runtime.flush_now()
     assert Ledger.objects.get(member=seeder).uploaded == 500  # not 1000
 
 
@@ -306,13 +316,15 @@ def test_a_first_announce_records_the_member_in_the_swarm_but_a_refused_one_does
 ):
     torrent, seeder, _ = swarm
     if redis_url is not None:
-        monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url=redis_url))
+        monkeypatch.setattr(
+            announce_runtime, "_runtime", announce_runtime.build_runtime(redis_url=redis_url)
+        )
     announce(client, seeder, torrent, left=0)  # no credit yet: a baseline
     blocked = MemberFactory()
     type(blocked).objects.filter(pk=blocked.pk).update(can_download=False)
     reply = announce(client, blocked, torrent, left=10, peer=b"-TR4060-blocked")
     assert b"Downloading disabled" in reply[b"failure reason"]
-    tracking.flush_now()
+    announce_runtime.flush_now()
     seen = TorrentHistory.objects.get(member=seeder, torrent=torrent)
     assert (seen.uploaded, seen.downloaded, seen.seed_seconds) == (0, 0, 0)
     assert not TorrentHistory.objects.filter(member=blocked).exists()
@@ -322,16 +334,16 @@ def test_flush_recounts_snatches_only_for_torrents_with_a_new_snatch(client, swa
     torrent, seeder, leecher = swarm
     announce(client, seeder, torrent, left=0)
     announce(client, leecher, torrent, left=10, peer=b"-TR4060-leech")
-    tracking.flush_now()
+    announce_runtime.flush_now()
     # A count the flush would correct if it recounted (it is the history's once per member).
     Torrent.objects.filter(pk=torrent.pk).update(snatches=7)
     announce(client, MemberFactory(), torrent, left=10, peer=b"-TR4060-other")
-    tracking.flush_now()
+    announce_runtime.flush_now()
     changed = Torrent.objects.get(pk=torrent.pk)
     assert (changed.leechers, changed.snatches) == (2, 7)  # counts changed, no snatch: kept
     clock.now += 1000
     announce(client, leecher, torrent, left=0, event="completed", peer=b"-TR4060-leech")
-    tracking.flush_now()
+    announce_runtime.flush_now()
     torrent.refresh_from_db()
     assert (torrent.snatches, torrent.seeders, torrent.leechers) == (1, 2, 1)
 
@@ -342,22 +354,24 @@ def test_counts_are_written_every_counts_seconds_and_snatches_every_flush(
 ):
     torrent, seeder, leecher = swarm
     if not shared:
-        monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url="", clock=clock))
+        monkeypatch.setattr(
+            announce_runtime, "_runtime", announce_runtime.build_runtime(redis_url="", clock=clock)
+        )
     with override_settings(PBTS_COUNTS_SECONDS=3600):
         announce(client, seeder, torrent, left=0)
         announce(client, leecher, torrent, left=10, peer=b"-TR4060-leech")
-        tracking.flush_now()  # the first flush writes counts
+        announce_runtime.flush_now()  # the first flush writes counts
         torrent.refresh_from_db()
         assert (torrent.seeders, torrent.leechers, torrent.snatches) == (1, 1, 0)
         clock.now += 1000
         announce(client, leecher, torrent, left=0, event="completed", peer=b"-TR4060-leech")
         announce(client, MemberFactory(), torrent, left=10, peer=b"-TR4060-other")
-        tracking.flush_now()
+        announce_runtime.flush_now()
         torrent.refresh_from_db()
         # Counts wait for their cadence; the snatch and the credit do not.
         assert (torrent.seeders, torrent.leechers, torrent.snatches) == (1, 1, 1)
         assert TorrentHistory.objects.filter(completed_at__isnull=False).count() == 1
-        tracking.runtime().counts_at -= 3600  # the cadence comes round
-        tracking.flush_now()
+        announce_runtime.runtime().counts_at -= 3600  # the cadence comes round
+        announce_runtime.flush_now()
         torrent.refresh_from_db()
         assert (torrent.seeders, torrent.leechers, torrent.snatches) == (2, 1, 1)

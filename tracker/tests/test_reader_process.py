@@ -15,7 +15,7 @@ from urllib.parse import quote_from_bytes
 import pytest
 from django.urls import reverse
 
-from tracker import tracking
+from tracker import announce_runtime
 from tracker.models import ClientPrefix
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
@@ -90,7 +90,7 @@ def test_profile_of_a_web_process_that_never_announced_shows_trackerd_peers(
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and seeding != 1:
         # A fresh web process each round: nothing in it ever served an announce.
-        monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime())
+        monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime())
         stats = client.get(reverse("profile")).context["stats"]
         seeding = stats.seeding
         time.sleep(0.2)

@@ -23,10 +23,10 @@ import fastbencode
 import pytest
 
 from reputation.models import Ledger
-from tracker import announce_views, tracking
-from tracker.announce import udp
-from tracker.announce.protocol import AnnounceRequest, Refusal, parse_announce
-from tracker.announce.store import MemoryPeerStore
+from tracker import announce_runtime, announce_views
+from tracker.announce import udp_tracker
+from tracker.announce.records import AnnounceRequest, Refusal
+from tracker.announce.wire_http import parse_announce
 from tracker.models import ClientPrefix, Member, Torrent, TorrentHistory
 from tracker.services.members import member_set_downloading
 from tracker.services.torrents import torrent_download, torrent_upload
@@ -138,10 +138,7 @@ class OutcomeRecorder(AnnounceRecorder):
 
 def _fresh_in_process_store(monkeypatch) -> None:
     """Give the tracker a fresh in-process peer store (no Redis sharing) for this test."""
-    if hasattr(tracking, "build_runtime"):
-        monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime(redis_url=""))
-    else:  # the older module layout: a bare module-level store
-        monkeypatch.setattr(tracking, "_store", MemoryPeerStore())
+    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime(redis_url=""))
 
 
 @pytest.fixture
@@ -155,11 +152,11 @@ def announces(live_server, settings, monkeypatch) -> AnnounceRecorder:
     _fresh_in_process_store(monkeypatch)
     recorder = AnnounceRecorder(announce_views.handle_announce)
     monkeypatch.setattr(announce_views, "handle_announce", recorder)
-    tracking.policy.cache_clear()
+    announce_runtime.policy.cache_clear()
     try:
         yield recorder
     finally:
-        tracking.policy.cache_clear()
+        announce_runtime.policy.cache_clear()
 
 
 @pytest.fixture
@@ -167,16 +164,16 @@ def udp_announces(settings, monkeypatch) -> AnnounceRecorder:
     """trackerd serving UDP on 127.0.0.1 in a thread, with a fresh in-process peer store, as
     the UDP URL of downloaded .torrent files; returns the recorder of every UDP announce."""
     _fresh_in_process_store(monkeypatch)
-    tracking.policy.cache_clear()
-    recorder = OutcomeRecorder(udp.announce_outcome)
-    monkeypatch.setattr(udp, "announce_outcome", recorder)
+    announce_runtime.policy.cache_clear()
+    recorder = OutcomeRecorder(udp_tracker.announce_outcome)
+    monkeypatch.setattr(udp_tracker, "announce_outcome", recorder)
     try:
         with running_trackerd(udp=True, udp_hosts=("127.0.0.1",)) as daemon:
             settings.PBTS_UDP_PORT = daemon.udp_port
             settings.PBTS_UDP_ANNOUNCE_URL = f"udp://127.0.0.1:{daemon.udp_port}"
             yield recorder
     finally:
-        tracking.policy.cache_clear()
+        announce_runtime.policy.cache_clear()
 
 
 @pytest.fixture
@@ -202,7 +199,7 @@ def _workdir(tmp_path: Path, role: str) -> Path:
 
 
 def _swarm_counts(torrent: Torrent) -> tuple[int, int]:
-    return tracking.peer_store().counts([torrent.pk])[torrent.pk]
+    return announce_runtime.peer_store().counts([torrent.pk])[torrent.pk]
 
 
 @pytest.mark.parametrize(
@@ -328,7 +325,7 @@ def run_swarm(
     assert announces.of(leecher)[0].event == "started", context
     assert announces.of(leecher)[0].peers == 1, context
 
-    assert tracking.flush_now() is True
+    assert announce_runtime.flush_now() is True
     seeder_ledger = Ledger.objects.get(member=seeder)
     leecher_ledger = Ledger.objects.get(member=leecher)
     assert FILE_SIZE <= seeder_ledger.uploaded <= FILE_SIZE * MAX_OVERHEAD, context

@@ -14,7 +14,7 @@ from django.db import connection
 
 from core.bulksql import MAX_BIGINT
 from reputation.models import Ledger
-from tracker.announce.store import StatsBatch
+from tracker.announce.records import Credit, StatsBatch
 from tracker.models import Member, Torrent, TorrentHistory
 from tracker.services.stats import stats_flush
 from tracker.tests.factories import MemberFactory
@@ -32,9 +32,9 @@ def test_rows_of_deleted_members_and_torrents_are_left_out_and_the_rest_applied(
     Torrent.objects.filter(pk=deleted_id).delete()
     batch = StatsBatch(
         credits={
-            (kept.pk, torrent.pk): [100, 50, 60, 1],
-            (gone_id, torrent.pk): [7, 7, 7, 1],
-            (kept.pk, deleted_id): [9, 9, 9, 0],
+            (kept.pk, torrent.pk): Credit(100, 50, 60, True),
+            (gone_id, torrent.pk): Credit(7, 7, 7, True),
+            (kept.pk, deleted_id): Credit(9, 9, 9, False),
         },
         swarm_counts={torrent.pk: (1, 2), deleted_id: (5, 5)},
     )
@@ -54,7 +54,9 @@ def test_absurd_counters_saturate_at_the_largest_bigint_instead_of_failing_the_f
     torrent = upload_torrent(member)
     huge = 2**64 - 2  # a claimed 2**63 - 1 bytes, doubled on a double-upload torrent
     for batch_id in ("first", "second"):
-        batch = StatsBatch(batch_id=batch_id, credits={(member.pk, torrent.pk): [huge, huge, 5, 0]})
+        batch = StatsBatch(
+            batch_id=batch_id, credits={(member.pk, torrent.pk): Credit(huge, huge, 5, False)}
+        )
         assert stats_flush(batch=batch) is True
     assert stats_flush(batch=StatsBatch(batch_id="second", credits={})) is False  # applied
     ledger = Ledger.objects.get(member=member)
@@ -68,7 +70,7 @@ import json, django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from tracker.announce.store import StatsBatch
+from tracker.announce.records import Credit, StatsBatch
 from tracker.models import Member, TorrentHistory
 from tracker.services.stats import stats_flush
 from tracker.tests.factories import MemberFactory
@@ -79,13 +81,16 @@ torrent = upload_torrent(member)
 gone = MemberFactory()
 gone_id = gone.pk
 Member.objects.filter(pk=gone_id).delete()
-credits = {(member.pk, torrent.pk): [2**64 - 2, 40, 60, 1], (gone_id, torrent.pk): [1, 1, 1, 0]}
+credits = {
+    (member.pk, torrent.pk): Credit(2**64 - 2, 40, 60, True),
+    (gone_id, torrent.pk): Credit(1, 1, 1, False),
+}
 counts = {torrent.pk: (1, 0)}
 first = stats_flush(batch=StatsBatch(batch_id="b1", credits=credits, swarm_counts=counts))
 again = stats_flush(batch=StatsBatch(batch_id="b1", credits=credits))
 other = MemberFactory()
 # A batch without counts (they are due every PBTS_COUNTS_SECONDS): the snatch alone is counted.
-snatch_only = StatsBatch(batch_id="b2", credits={(other.pk, torrent.pk): [0, 0, 0, 1]})
+snatch_only = StatsBatch(batch_id="b2", credits={(other.pk, torrent.pk): Credit(0, 0, 0, True)})
 third = stats_flush(batch=snatch_only)
 ledger = Ledger.objects.get(member=member)
 fields = ("member_id", "uploaded", "downloaded", "seed_seconds")

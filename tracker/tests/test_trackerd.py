@@ -9,7 +9,7 @@ from urllib.parse import quote_from_bytes
 import fastbencode
 import pytest
 
-from tracker import tracking
+from tracker import announce_runtime
 from tracker.models import ClientPrefix
 from tracker.services import members
 from tracker.tests.factories import MemberFactory
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def trackerd(monkeypatch):
     """A trackerd (HTTP only) on a free port, in a thread with its own event loop."""
-    monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime())
+    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime())
     with running_trackerd() as daemon:
         yield daemon.http_port
 
@@ -30,7 +30,7 @@ def trackerd(monkeypatch):
 @pytest.fixture
 def udp_trackerd(monkeypatch):
     """A trackerd serving UDP on 127.0.0.1 and ::1 (one free port) besides HTTP."""
-    monkeypatch.setattr(tracking, "_runtime", tracking.build_runtime())
+    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime())
     with running_trackerd(udp=True) as daemon:
         yield daemon
 
@@ -144,7 +144,7 @@ def test_reset_passkey_stops_working_at_trackerd_at_once(trackerd, swarm):
 
 def test_standings_are_preloaded_in_bulk_and_invalidations_during_a_preload_win(swarm):
     from tracker import authcache
-    from tracker.trackerd import LocalAuthority
+    from tracker.authority import LocalAuthority
 
     torrent, seeder, _ = swarm
     authority = LocalAuthority(ttl=60)
@@ -270,7 +270,7 @@ def test_udp_seeder_and_leecher_meet_with_the_peers_of_their_family(
     packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
     assert reply[20:] == packed + (51413).to_bytes(2, "big")
     assert len(reply[20:]) == stride
-    assert tracking.peer_store().counts([torrent.pk]) == {torrent.pk: (1, 1)}
+    assert announce_runtime.peer_store().counts([torrent.pk]) == {torrent.pk: (1, 1)}
 
 
 def test_udp_missing_or_unknown_passkey_gets_a_clear_error(udp_trackerd, swarm, udp_client):
@@ -283,7 +283,7 @@ def test_udp_missing_or_unknown_passkey_gets_a_clear_error(udp_trackerd, swarm, 
     assert _error_text(reply) == "Unknown passkey"
     reply = client.announce(cid, torrent, passkey=seeder.passkey, peer=b"-XX0000-")
     assert _error_text(reply) == "Client not allowed"
-    assert tracking.peer_store().counts([torrent.pk]) == {torrent.pk: (0, 0)}
+    assert announce_runtime.peer_store().counts([torrent.pk]) == {torrent.pk: (0, 0)}
 
 
 def test_udp_reset_passkey_stops_working_at_once(udp_trackerd, swarm, udp_client):
@@ -331,8 +331,8 @@ def test_udp_bad_datagrams_are_survived_and_change_nothing(udp_trackerd, swarm, 
     wrong = client.announce(cid ^ 5, torrent, passkey=seeder.passkey, peer=b"-TR4060-")
     assert _error_text(wrong) == "Invalid connection ID"
     client.sock.settimeout(UDP_TIMEOUT)
-    assert tracking.peer_store().counts([torrent.pk]) == {torrent.pk: (0, 0)}
-    assert not tracking.peer_store().take_journal()
+    assert announce_runtime.peer_store().counts([torrent.pk]) == {torrent.pk: (0, 0)}
+    assert not announce_runtime.peer_store().take_journal()
     ok = client.announce(client.connect(), torrent, passkey=seeder.passkey, peer=b"-TR4060-")
     assert ok[:4] == b"\0\0\0\1"  # still serving
 

@@ -1,8 +1,8 @@
 """Run ``trackerd`` (HTTP and UDP) in a thread of the test process, on loopback ports.
 
 Used by the socket tests (``test_trackerd.py``) and the real-client tests
-(``test_realclients.py``): the daemon shares this process's peer store runtime
-(``tracker.tracking``), so a test reads the swarm and flushes the credits directly.
+(``test_realclients.py``): the daemon shares this process's announce runtime
+(``tracker.announce_runtime``), so a test reads the swarm and flushes the credits directly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tracker.trackerd import serve
+from tracker.announce_runtime import serve_trackerd
 
 LOOPBACK_UDP = ("127.0.0.1", "::1")
 
@@ -81,7 +81,7 @@ def running_trackerd(
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(
-                serve(
+                serve_trackerd(
                     "127.0.0.1",
                     http_port,
                     reuse_port=False,

@@ -18,7 +18,7 @@ from core.errors import DomainError
 from core.views import form_post_only, member_required
 from reputation.models import Ledger
 from reputation.policy import ratio
-from tracker import tracking
+from tracker import announce_runtime
 from tracker.forms import (
     ConfirmForm,
     InviteCreateForm,
@@ -37,7 +37,7 @@ TOKEN_CONFIRM = "I understand: scripts using the old API token stop working."
 def member_peer_counts(member: Member) -> tuple[int, int]:
     """Return ``(seeding, leeching)``: how many torrents the member is seeding and leeching
     now, as the peer store sees them. Pages read the counts only through this function."""
-    return tracking.peer_store().member_counts(member.pk)
+    return announce_runtime.peer_store().member_counts(member.pk)
 
 
 def ratio_label(uploaded: int, downloaded: int) -> str:

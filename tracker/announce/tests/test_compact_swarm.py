@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from tracker.announce.swarm import INDEX_FROM, PeerState, Swarm, _window
+from tracker.announce.records import Event, PeerState
+from tracker.announce.swarm import INDEX_FROM, Swarm, _window
 
 
 def _state(rng: random.Random, member_id: int, peer_id: bytes, at: float) -> PeerState:
@@ -21,7 +22,7 @@ def _state(rng: random.Random, member_id: int, peer_id: bytes, at: float) -> Pee
         uploaded=rng.randrange(2**63),
         downloaded=rng.randrange(2**40),
         left=rng.choice((0, rng.randrange(1, 2**40))),
-        event=rng.choice(("", "started", "completed", "paused")),
+        event=rng.choice((Event.NONE, Event.STARTED, Event.COMPLETED, Event.PAUSED)),
         announced_at=at,
     )
 
@@ -64,19 +65,19 @@ def test_packed_swarm_matches_a_dictionary_model(size):
 def test_member_counts_and_presence_see_only_aligned_records():
     swarm = Swarm()
     # A peer_id that contains another member's id bytes must not count for that member.
-    swarm.put(PeerState(1, (7).to_bytes(4, "little") * 5, b"\1" * 6, b"", 0, 0, 5, "", 1.0))
-    swarm.put(PeerState(7, b"x" * 20, b"\2" * 6, b"", 0, 0, 0, "", 1.0))
+    swarm.put(PeerState(1, (7).to_bytes(4, "big") * 5, b"\1" * 6, b"", 0, 0, 5, Event.NONE, 1.0))
+    swarm.put(PeerState(7, b"x" * 20, b"\2" * 6, b"", 0, 0, 0, Event.NONE, 1.0))
     assert swarm.count_member(7) == 1 and swarm.count_member(1) == 1
     assert swarm.member_presence(7) == (True, False)
     assert swarm.member_presence(1) == (False, True)
-    # Member ids 0x0100 and 0x0200 side by side hold 0x00000200 across their boundary.
+    # Member ids 0x0100 and 0x0200 side by side hold 0x00000002 across their boundary.
     pair = Swarm()
     for member_id in (0x0100, 0x0200):
         peer_id = bytes([member_id >> 8]) * 20
-        pair.put(PeerState(member_id, peer_id, b"\1" * 6, b"", 0, 0, 5, "", 1.0))
-    assert bytes(pair.leeches.members).find((0x02000000).to_bytes(4, "little")) == 2
-    assert pair.count_member(0x02000000) == 0
-    assert pair.member_presence(0x02000000) == (False, False)
+        pair.put(PeerState(member_id, peer_id, b"\1" * 6, b"", 0, 0, 5, Event.NONE, 1.0))
+    assert bytes(pair.leeches.members).find((0x02).to_bytes(4, "big")) == 3
+    assert pair.count_member(0x02) == 0
+    assert pair.member_presence(0x02) == (False, False)
     assert pair.count_member(0x0200) == 1
 
 
@@ -85,7 +86,7 @@ def test_selection_never_returns_the_peer_itself_and_skips_ipv6_only_peers():
     for i in range(10):
         c4 = b"" if i % 3 == 0 else bytes([10, 0, 0, i, 0, 1])
         c6 = bytes(16) + bytes([0, i]) if i % 3 != 1 else b""
-        swarm.put(PeerState(i + 1, bytes([i]) * 20, c4, c6, 0, 0, 10, "", 1.0))
+        swarm.put(PeerState(i + 1, bytes([i]) * 20, c4, c6, 0, 0, 10, Event.NONE, 1.0))
     me = swarm.locate(swarm.leeches.key(4))
     runs = swarm.select(me, seeder=False, count=50, rng=random.Random(1))
     peers4, peers6 = swarm.compact_peers(runs)

@@ -121,9 +121,11 @@ def test_switch_on_refuses_a_compiled_module_older_than_its_source(tmp_path):
 
 def test_switch_on_refuses_a_missing_compiled_module(tmp_path):
     build = fake_tree(tmp_path, compiled=True, age=-1)
-    (build / f"udp{SUFFIX}").unlink()
+    (build / f"udp_tracker{SUFFIX}").unlink()
     path = [str(tmp_path / "tracker" / "announce")]
-    with pytest.raises(ImportError, match=r"tracker\.announce\.udp is not compiled.*make speedups"):
+    with pytest.raises(
+        ImportError, match=r"tracker\.announce\.udp_tracker is not compiled.*make speedups"
+    ):
         speedups.use_build("tracker.announce", path, root=tmp_path, environ={"PBTS_SPEEDUPS": "1"})
 
 
@@ -145,8 +147,8 @@ def test_a_compiled_module_left_beside_its_source_refuses_to_load(tmp_path, swit
 def copied_tree(root: Path) -> Path:
     """A copy of ``tracker/__init__.py``, ``tracker/speedups.py`` and ``tracker/announce/*.py``
     under ``root``, with a broken "compiled" file of every module in its ``build/speedups/``,
-    newer than the sources; then ``protocol.py`` is edited, so its build is stale. Returns
-    ``protocol.py``."""
+    newer than the sources; then ``records.py`` (which imports nothing outside the standard
+    library) is edited, so its build is stale. Returns ``records.py``."""
     announce = root / "tracker" / "announce"
     announce.mkdir(parents=True)
     for name in ("__init__.py", "speedups.py"):
@@ -158,19 +160,19 @@ def copied_tree(root: Path) -> Path:
         fake.parent.mkdir(parents=True, exist_ok=True)
         fake.write_bytes(b"not an extension module")
     build = root / "build" / "speedups" / "tracker" / "announce"
-    source = announce / "protocol.py"
+    source = announce / "records.py"
     source.write_text(source.read_text() + "\nEDITED = True\n")
-    os.utime(build / f"protocol{SUFFIX}", (1_000_000, 1_000_000))
+    os.utime(build / f"records{SUFFIX}", (1_000_000, 1_000_000))
     return source
 
 
-def import_protocol(root: Path, switch: str | None) -> subprocess.CompletedProcess[str]:
-    """``import tracker.announce.protocol`` in a fresh interpreter whose ``tracker`` is the
+def import_records(root: Path, switch: str | None) -> subprocess.CompletedProcess[str]:
+    """``import tracker.announce.records`` in a fresh interpreter whose ``tracker`` is the
     copy under ``root``; prints the module's file and its ``EDITED``."""
     env = {k: v for k, v in os.environ.items() if k not in ("PBTS_SPEEDUPS", "PYTHONPATH")}
     if switch is not None:
         env["PBTS_SPEEDUPS"] = switch
-    code = "import tracker.announce.protocol as p; print(p.__file__, p.EDITED)"
+    code = "import tracker.announce.records as r; print(r.__file__, r.EDITED)"
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=root,
@@ -185,18 +187,16 @@ def import_protocol(root: Path, switch: str | None) -> subprocess.CompletedProce
 @pytest.mark.parametrize("switch", [None, "0"])
 def test_switch_off_an_edited_source_imports_and_runs_whatever_lies_in_build(tmp_path, switch):
     source = copied_tree(tmp_path)
-    done = import_protocol(tmp_path, switch)
+    done = import_records(tmp_path, switch)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(source), "True"]
 
 
 def test_switch_on_an_edited_source_refuses_its_stale_build_naming_make_speedups(tmp_path):
     copied_tree(tmp_path)
-    done = import_protocol(tmp_path, "1")
+    done = import_records(tmp_path, "1")
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: "), done.stderr
-    assert (
-        f"protocol{SUFFIX} is older than {tmp_path.resolve()}/tracker/announce/protocol.py" in last
-    )
+    assert f"records{SUFFIX} is older than {tmp_path.resolve()}/tracker/announce/records.py" in last
     assert "make speedups" in last

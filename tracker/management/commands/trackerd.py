@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-DEFAULT_UDP_HOSTS = ("0.0.0.0", "::")  # as tracker.trackerd.DEFAULT_UDP_HOSTS
+from tracker.trackerd import DEFAULT_UDP_HOSTS
 
 
 class Command(BaseCommand):
@@ -72,8 +72,7 @@ class Command(BaseCommand):
     ) -> None:
         import uvloop
 
-        from tracker import tracking
-        from tracker.trackerd import serve
+        from tracker import announce_runtime
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -89,7 +88,7 @@ class Command(BaseCommand):
                 f"trackerd listening on http://{host}:{port}/{udp} (pid {os.getpid()})"
             )
             self.stdout.flush()
-            await serve(
+            await announce_runtime.serve_trackerd(
                 host,
                 port,
                 reuse_port=reuse_port,
@@ -99,7 +98,7 @@ class Command(BaseCommand):
             )
 
         uvloop.run(main())
-        rt = tracking.runtime()
+        rt = announce_runtime.runtime()
         if rt.sync is not None:
             rt.sync.sync()  # push what this process still holds before it exits
 

@@ -1,9 +1,16 @@
-"""Django glue for the announce pipeline: the process's peer store (shared through Redis when
-``REDIS_URL`` is set), the cached authority, the client address rule, and the background thread
-that shares peers and flushes statistics."""
+"""The process's announce runtime: the Django side of the announce pipeline.
+
+One per process, built from the settings on first use: the peer store (shared through Redis
+when ``REDIS_URL`` is set), the announce policy, the client address rule, the background
+thread that shares peers and flushes statistics (:func:`flush_now`), and trackerd's assembly
+(:func:`serve_trackerd`: the Django-free server of ``tracker.trackerd`` over this runtime and
+``tracker.authority.LocalAuthority``). The Django view (``tracker.announce_views``), the pages
+that show live counts and the flush task read it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -15,20 +22,15 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest
 
-from tracker import authcache
-from tracker.announce.handler import (
-    DEFAULT_BLACKLISTED_PORTS,
-    MemberStanding,
-    Policy,
-    TorrentStanding,
-    resolve_client_ip,
-)
-from tracker.announce.redis_sync import RedisPeerSync, RedisStatsQueue
+from tracker.announce.addresses import resolve_client_ip
+from tracker.announce.redis_stats import RedisStatsQueue
+from tracker.announce.redis_sync import RedisPeerSync
+from tracker.announce.rules import DEFAULT_BLACKLISTED_PORTS, Policy, Rules
 from tracker.announce.store import MemoryPeerStore
-from tracker.announce.swarm import Rules
-from tracker.announce.udp import derive_secret
-from tracker.models import Torrent
+from tracker.announce.udp_tracker import ConnectionIds, ConnectLimiter, UdpTracker, derive_secret
+from tracker.authority import LocalAuthority
 from tracker.services.stats import stats_flush
+from tracker.trackerd import DEFAULT_UDP_HOSTS, TrackerServer, serve
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +112,6 @@ def udp_secrets() -> tuple[bytes, bytes]:
     return derive_secret(current), derive_secret(previous) if previous else b""
 
 
-class CachedAuthority:
-    """Answers the pipeline's questions from the shared cache (``tracker.authcache``)."""
-
-    def member(self, passkey: str) -> MemberStanding | None:
-        return authcache.member_standing(passkey)
-
-    def torrent(self, info_hash_hex: str) -> TorrentStanding | None:
-        return authcache.torrent_standing(info_hash_hex)
-
-    def client_allowed(self, peer_id: bytes) -> bool:
-        return peer_id.startswith(authcache.allowed_client_prefixes())
-
-
 def client_ip(request: HttpRequest) -> str:
     """The announcing client's address (see :func:`resolve_client_ip`)."""
     return resolve_client_ip(
@@ -130,13 +119,6 @@ def client_ip(request: HttpRequest) -> str:
         request.META.get("HTTP_X_FORWARDED_FOR", ""),
         settings.PBTS_TRUSTED_PROXIES,
     )
-
-
-def snatch_counts(torrent_ids: set[int]) -> dict[int, int]:
-    """``{torrent_id: snatches}`` from the database (BEP 48 ``downloaded``)."""
-    if not torrent_ids:
-        return {}
-    return dict(Torrent.objects.filter(id__in=torrent_ids).values_list("id", "snatches"))
 
 
 def _counts_due(rt: Runtime) -> bool:
@@ -228,3 +210,74 @@ def ensure_started() -> None:
             )
             thread.start()
         rt.started = True
+
+
+# --- trackerd -----------------------------------------------------------------------------
+
+
+def udp_tracker(authority: LocalAuthority) -> UdpTracker:
+    """The UDP front end (BEP 15) over ``authority``, this process's peer store and policy,
+    with the connection id secrets (:func:`udp_secrets`) and connect limit from settings."""
+    secret, previous = udp_secrets()
+    return UdpTracker(
+        auth=authority,
+        store=runtime().store,
+        policy=policy(),
+        snatches=authority.snatches,
+        ids=ConnectionIds(secret, previous),
+        limiter=ConnectLimiter(settings.PBTS_UDP_CONNECTS_PER_MINUTE),
+        trusted=frozenset(settings.PBTS_TRUSTED_PROXIES),
+    )
+
+
+async def serve_trackerd(
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool,
+    ready: threading.Event | None = None,
+    stop: asyncio.Event | None = None,
+    udp_port: int = 0,
+    udp_hosts: tuple[str, ...] = DEFAULT_UDP_HOSTS,
+) -> None:
+    """Run trackerd (``manage.py trackerd``) in this process until ``stop`` is set (or
+    forever): HTTP on ``host``/``port`` and, when ``udp_port`` is not 0, BEP 15 on
+    ``udp_port`` of every address in ``udp_hosts``; ``ready`` is set once listening.
+
+    Subscribes to the authorization invalidations (with Redis), preloads every standing and
+    refreshes them every half ``PBTS_AUTH_CACHE_SECONDS``, starts this process's runtime
+    (:func:`ensure_started`), then serves with ``tracker.trackerd.serve``.
+
+    Raises:
+        OSError: a port cannot be bound.
+    """
+    authority = LocalAuthority(ttl=settings.PBTS_AUTH_CACHE_SECONDS)
+    try:
+        if settings.REDIS_URL:
+            authority.listen(redis.Redis.from_url(settings.REDIS_URL)).wait(timeout=10)
+        started = time.monotonic()
+        loaded = authority.preload()
+        log.info("preloaded %d standings in %.1f s", loaded, time.monotonic() - started)
+        authority.refresh_forever()
+        ensure_started()
+        server = TrackerServer(
+            authority=authority,
+            store=runtime().store,
+            policy=policy(),
+            snatches=authority.snatches,
+            trusted=frozenset(settings.PBTS_TRUSTED_PROXIES),
+        )
+        udp = udp_tracker(authority) if udp_port else None
+        await serve(
+            server,
+            host,
+            port,
+            reuse_port=reuse_port,
+            udp=udp,
+            udp_port=udp_port,
+            udp_hosts=udp_hosts,
+            ready=ready,
+            stop=stop,
+        )
+    finally:
+        authority.close()

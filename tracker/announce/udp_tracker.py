@@ -1,34 +1,10 @@
-"""UDP tracker protocol (BEP 15) with passkeys carried in BEP 41 URL data.
+"""The UDP tracker (BEP 15, passkeys in BEP 41 URL data): one datagram in, one reply or none.
 
-Pure code, no Django import: packet parsing and encoding, stateless connection ids, the
-per-address connect limiter and :class:`UdpTracker`, which answers one datagram with the same
-announce and scrape rules as HTTP (``tracker.announce.handler.announce_outcome`` and
-``scrape_counts``: one implementation, two wires). ``trackerd`` feeds it datagrams from its
-asyncio sockets; the tests and the fuzzer call :meth:`UdpTracker.handle` directly.
-
-Packets (BEP 15; big-endian; sizes in bytes):
-
-- connect request (16): ``u64 protocol_id = 0x41727101980``, ``i32 action = 0``,
-  ``i32 transaction_id``; reply (16): ``i32 0``, ``i32 transaction_id``, ``u64 connection_id``.
-- announce request (98 + BEP 41 options): ``u64 connection_id``, ``i32 1``, ``i32
-  transaction_id``, ``20s info_hash``, ``20s peer_id``, ``i64 downloaded``, ``i64 left``,
-  ``i64 uploaded``, ``i32 event`` (0 none, 1 completed, 2 started, 3 stopped; 4 paused as
-  libtorrent sends for BEP 21), ``u32 ip``, ``u32 key``, ``i32 num_want`` (-1: default),
-  ``u16 port``; reply (20 + peers): ``i32 1``, ``i32 transaction_id``, ``i32 interval``,
-  ``i32 leechers``, ``i32 seeders``, then 6-byte IPv4 peers to an IPv4 client or 18-byte IPv6
-  peers to an IPv6 client (BEP 15, IPv6 section).
-- scrape request (16 + 20 x N, 1 <= N <= 74): ``u64 connection_id``, ``i32 2``, ``i32
-  transaction_id``, N info_hashes; reply (8 + 12 x N): ``i32 2``, ``i32 transaction_id``, then
-  per hash in request order ``i32 seeders``, ``i32 completed``, ``i32 leechers``. A scrape
-  has no room for BEP 41 options (its length gives the hash count) and clients send none, so
-  a UDP scrape carries no passkey: it gets the counts of registered torrents (the shared rule,
-  ``handler.scrape_counts``) and zeros for any other hash, which tells nothing of it.
-- error reply (8 + message): ``i32 3``, ``i32 transaction_id``, the message (UTF-8).
-
-BEP 41 options follow the 98 announce bytes: type 0x0 EndOfOptions and 0x1 NOP are one byte;
-every other type is ``type, length, data``; 0x2 URLData parts are concatenated (a client may
-split a long URL over several); unknown types are skipped by their length. The URL data is the
-announce URL's path and query: ``/announce/<passkey>`` is required (the query is ignored).
+Pure code, no Django import: stateless connection ids, the per-address connect limiter and
+:class:`UdpTracker`, which answers a datagram (packets: ``wire_udp``) with the same announce and
+scrape rules as HTTP (``rules.announce_outcome`` and ``rules.scrape_counts``: one
+implementation, two wires). ``trackerd`` feeds it datagrams from its asyncio sockets; the tests
+and the fuzzer call :meth:`UdpTracker.handle` directly.
 
 Connection ids are stateless (any worker process can check any id): ``u32 seconds`` + the
 first 4 bytes of BLAKE2b keyed with the secret over those seconds, the client's address and its
@@ -56,50 +32,38 @@ import ipaddress
 import logging
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from tracker.announce.handler import (
+from tracker.announce.records import REQUEST_TOO_LONG, Refusal
+from tracker.announce.rules import (
     Authority,
     Policy,
     announce_outcome,
     reply_interval,
     scrape_counts,
 )
-from tracker.announce.protocol import MAX_INT, AnnounceRequest, Refusal
 from tracker.announce.store import MemoryPeerStore
+from tracker.announce.wire_udp import (
+    ACTION_ANNOUNCE,
+    ACTION_CONNECT,
+    ACTION_HEAD,
+    ACTION_SCRAPE,
+    MAX_DATAGRAM,
+    PROTOCOL_ID_BYTES,
+    encode_announce_reply,
+    encode_connect,
+    encode_error,
+    encode_scrape_reply,
+    parse_announce_packet,
+    parse_scrape_packet,
+)
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_ID = 0x41727101980  # BEP 15: the connect request's magic connection id
-ACTION_CONNECT, ACTION_ANNOUNCE, ACTION_SCRAPE, ACTION_ERROR = 0, 1, 2, 3
 CONNECTION_ID_LIFETIME = 120  # seconds (BEP 15: a tracker accepts an id for 2 minutes)
-MAX_SCRAPE_HASHES = 74  # BEP 15: what fits one scrape packet
-ANNOUNCE_SIZE = 98
-MAX_DATAGRAM = 2048  # bytes; a longer request is refused (a full scrape is 1,496)
-MAX_URL_DATA = 1024  # bytes of BEP 41 URL data
-# Peers per reply, so that a reply fits one unfragmented datagram: 20 + 200 x 6 = 1,220 bytes
-# over IPv4; 20 + 66 x 18 = 1,208 bytes over IPv6 (its minimum MTU leaves 1,232 for UDP data).
-MAX_PEERS_V4 = 200
-MAX_PEERS_V6 = 66
-OPTION_END, OPTION_NOP, OPTION_URL_DATA = 0x0, 0x1, 0x2
-ANNOUNCE_PATH = b"/announce/"
-MISSING_PASSKEY = "Missing passkey: use the announce URL with your passkey"
-# BEP 15 event codes (4: BEP 21 "paused", as libtorrent sends it) -> the HTTP event names.
-EVENTS = ("", "completed", "started", "stopped", "paused")
-
-_ACTION = struct.Struct(">II")  # action, transaction_id (after the 8-byte connection id)
-_PROTOCOL_ID = PROTOCOL_ID.to_bytes(8, "big")
-_ANNOUNCE = struct.Struct(">8sII20s20sqqqiIIiH")
-_CONNECT_HEAD = struct.Struct(">II")
-_ANNOUNCE_REPLY = struct.Struct(">IIIII")
-_ERROR_HEAD = struct.Struct(">II")
-_SCRAPE_HEAD = struct.Struct(">II")
-_SCRAPE_ENTRY = struct.Struct(">III")
 _TIME = struct.Struct(">I")
 _PORT = struct.Struct(">H")
-_I32_MAX = 2**31 - 1
-assert _ANNOUNCE.size == ANNOUNCE_SIZE
 
 
 def derive_secret(secret: str | bytes, *, purpose: bytes = b"pbts:udp-connection-id:v1") -> bytes:
@@ -226,146 +190,6 @@ class ConnectLimiter:
         return len(self._buckets)
 
 
-def url_data(options: bytes) -> bytes:
-    """The BEP 41 URL data of an announce's options (everything after its 98 bytes): the data
-    of every URLData option (type 0x2) concatenated, up to EndOfOptions (0x0) or the end;
-    NOP (0x1) and unknown types (skipped by their length byte) carry none.
-
-    Raises:
-        Refusal: an option's length runs past the datagram; more than ``MAX_URL_DATA`` bytes.
-    """
-    n = len(options)
-    if n >= 2 and options[0] == OPTION_URL_DATA:  # the usual: one option, maybe EndOfOptions
-        end = options[1] + 2
-        if end == n or (end + 1 == n and options[end] == OPTION_END):
-            return options[2:end]
-    parts = []
-    size = 0
-    i = 0
-    while i < n:
-        kind = options[i]
-        if kind == OPTION_END:
-            break
-        if kind == OPTION_NOP:
-            i += 1
-            continue
-        if i + 1 >= n or i + 2 + options[i + 1] > n:
-            raise Refusal("Malformed request options (BEP 41): an option runs past the packet")
-        length = options[i + 1]
-        if kind == OPTION_URL_DATA:
-            size += length
-            if size > MAX_URL_DATA:
-                raise Refusal("URL data too long")
-            parts.append(options[i + 2 : i + 2 + length])
-        i += 2 + length
-    return b"".join(parts)
-
-
-def passkey_from_url(url: bytes) -> str:
-    """The passkey of URL data ``/announce/<passkey>[?query]`` (the query is ignored).
-
-    Raises:
-        Refusal: no URL data, or a path other than ``/announce/<something>`` (the member used
-            a URL without their passkey).
-    """
-    path = url.partition(b"?")[0]
-    if not path.startswith(ANNOUNCE_PATH) or len(path) == len(ANNOUNCE_PATH):
-        raise Refusal(MISSING_PASSKEY)
-    passkey = path[len(ANNOUNCE_PATH) :].rstrip(b"/")
-    return passkey.decode("latin-1")  # a non-hex passkey is refused as unknown by the rules
-
-
-def encode_options(url: bytes, *, chunk: int = 255) -> bytes:
-    """BEP 41 options carrying ``url`` as URLData, split into ``chunk``-byte options, then
-    EndOfOptions (what a client appends; used by the tests and the benchmark)."""
-    out = [
-        bytes((OPTION_URL_DATA, len(part))) + part
-        for part in (url[i : i + chunk] for i in range(0, len(url), chunk))
-    ]
-    return b"".join(out) + bytes((OPTION_END,))
-
-
-def parse_announce_packet(data: bytes, *, v6: bool = False) -> tuple[AnnounceRequest, int]:
-    """Parse a BEP 15 announce (98 bytes, then BEP 41 options) into the request the shared
-    rules take; returns ``(request, ip_field)``.
-
-    ``ip_field`` is the announce's ``u32`` IPv4 address (0: none); the caller believes it only
-    from a trusted source. The passkey comes from the URL data (:func:`passkey_from_url`).
-    ``num_want`` -1 (any negative) means the default; it is capped so that the reply fits one
-    datagram (``MAX_PEERS_V4``, or ``MAX_PEERS_V6`` when ``v6``). The 4-byte ``key`` becomes
-    8 hex digits, as clients send it over HTTP.
-
-    Raises:
-        Refusal: short packet, missing passkey, malformed options, negative counters, port 0,
-            an unknown event code.
-    """
-    if len(data) < ANNOUNCE_SIZE:
-        raise Refusal(f"Malformed announce: {ANNOUNCE_SIZE} bytes expected, got {len(data)}")
-    (_, _, _, info_hash, peer_id, downloaded, left, uploaded, event, ip, key, numwant, port) = (
-        _ANNOUNCE.unpack_from(data)
-    )
-    passkey = passkey_from_url(url_data(data[ANNOUNCE_SIZE:]))
-    if downloaded < 0 or left < 0 or uploaded < 0:
-        name = "downloaded" if downloaded < 0 else "left" if left < 0 else "uploaded"
-        raise Refusal(f"Invalid {name}: must be an integer from 0 to {MAX_INT}")
-    if not port:
-        raise Refusal("Invalid port: must be 1-65535")
-    if not 0 <= event < len(EVENTS):
-        raise Refusal("Invalid event")
-    request = AnnounceRequest(
-        info_hash,
-        peer_id,
-        port,
-        uploaded,
-        downloaded,
-        left,
-        EVENTS[event],
-        None if numwant < 0 else min(numwant, MAX_PEERS_V6 if v6 else MAX_PEERS_V4),
-        True,  # compact: BEP 15 peers are always compact
-        True,  # no_peer_id
-        b"%08X" % key,
-        passkey,
-        "",  # BEP 7 ipv4=/ipv6= have no UDP form
-        "",
-    )
-    return request, ip
-
-
-def encode_connect(transaction_id: int, connection_id: bytes) -> bytes:
-    """BEP 15 connect reply (16 bytes): the 8-byte ``connection_id`` as issued."""
-    return _CONNECT_HEAD.pack(ACTION_CONNECT, transaction_id) + connection_id
-
-
-def encode_announce_reply(
-    transaction_id: int, *, interval: int, leechers: int, seeders: int, peers: bytes
-) -> bytes:
-    """BEP 15 announce reply: ``interval`` seconds, counts, compact peers (6 or 18 bytes each)."""
-    return (
-        _ANNOUNCE_REPLY.pack(
-            ACTION_ANNOUNCE,
-            transaction_id,
-            min(interval, _I32_MAX),
-            min(leechers, _I32_MAX),
-            min(seeders, _I32_MAX),
-        )
-        + peers
-    )
-
-
-def encode_scrape_reply(transaction_id: int, entries: Iterable[tuple[int, int, int]]) -> bytes:
-    """BEP 15 scrape reply; ``entries`` are ``(seeders, completed, leechers)`` per requested
-    hash, in request order."""
-    pack = _SCRAPE_ENTRY.pack
-    return _SCRAPE_HEAD.pack(ACTION_SCRAPE, transaction_id) + b"".join(
-        [pack(min(s, _I32_MAX), min(c, _I32_MAX), min(leech, _I32_MAX)) for s, c, leech in entries]
-    )
-
-
-def encode_error(transaction_id: int, message: str) -> bytes:
-    """BEP 15 error reply: action 3, the transaction id, the message (UTF-8)."""
-    return _ERROR_HEAD.pack(ACTION_ERROR, transaction_id) + message.encode()
-
-
 @dataclass(slots=True)
 class UdpCounters:
     """What the UDP front end saw (packets, not tracker statistics): replies by kind, dropped
@@ -383,7 +207,7 @@ class UdpTracker:
     """Answers BEP 15 datagrams with the shared announce and scrape rules.
 
     Args:
-        auth, store, policy: as for the HTTP handler (``tracker.announce.handler``).
+        auth, store, policy: as for the HTTP wire (``wire_http.handle_announce``).
         snatches: ``{torrent_id} -> {torrent_id: completed count}`` for scrapes.
         ids: the connection id issuer/checker; limiter: connects per address.
         trusted: addresses (text) whose announce ``ip`` field is believed (a trusted proxy);
@@ -427,13 +251,13 @@ class UdpTracker:
         size = len(data)
         if size < 16:
             return None
-        action, transaction_id = _ACTION.unpack_from(data, 8)
+        action, transaction_id = ACTION_HEAD.unpack_from(data, 8)
         host, port = addr[0], addr[1]
         if action == ACTION_CONNECT:
-            if data[:8] != _PROTOCOL_ID or not self.limiter.allow(host):
+            if data[:8] != PROTOCOL_ID_BYTES or not self.limiter.allow(host):
                 return None
             self.counters.connects += 1
-            return _CONNECT_HEAD.pack(ACTION_CONNECT, transaction_id) + self.ids.issue(host, port)
+            return encode_connect(transaction_id, self.ids.issue(host, port))
         status = self.ids.check(data[:8], host, port)
         if status != ConnectionIds.VALID:
             if action not in (ACTION_ANNOUNCE, ACTION_SCRAPE):
@@ -441,7 +265,7 @@ class UdpTracker:
             message = "Connection ID expired" if status == ConnectionIds.EXPIRED else ""
             return self._error(transaction_id, message or "Invalid connection ID", size, False)
         if size > MAX_DATAGRAM:
-            return self._error(transaction_id, "Request too long", size, True)
+            return self._error(transaction_id, REQUEST_TOO_LONG, size, True)
         if action == ACTION_ANNOUNCE:
             return self._announce(data, host, transaction_id)
         if action == ACTION_SCRAPE:
@@ -477,19 +301,10 @@ class UdpTracker:
         )
 
     def _scrape(self, data: bytes, transaction_id: int) -> bytes | None:
-        body = len(data) - 16
-        count = body // 20
-        if body % 20:
-            return self._error(transaction_id, "Malformed scrape: 20-byte info_hashes", 0, True)
-        if count == 0:
-            return self._error(
-                transaction_id, "Full scrape is not allowed: give info_hash", 0, True
-            )
-        if count > MAX_SCRAPE_HASHES:
-            return self._error(
-                transaction_id, f"Too many info_hash values (at most {MAX_SCRAPE_HASHES})", 0, True
-            )
-        hashes = [data[16 + 20 * i : 36 + 20 * i] for i in range(count)]
+        try:
+            hashes = parse_scrape_packet(data)
+        except Refusal as exc:
+            return self._error(transaction_id, exc.reason, 0, True)
         files = scrape_counts(
             list(dict.fromkeys(hashes)), auth=self.auth, store=self.store, snatches=self.snatches
         )

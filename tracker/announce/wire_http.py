@@ -1,8 +1,11 @@
-"""HTTP tracker wire protocol: parse announce/scrape query strings, encode bencoded replies.
+"""The HTTP wire: announce/scrape query strings in, bencoded replies out.
 
-Pure functions, no Django import, shared by the Django view and ``trackerd``. The query string is
-parsed from its raw bytes because ``info_hash`` and ``peer_id`` are binary (BEP 3): each value is
-percent-decoded to bytes, never to text.
+Pure code, no Django import, shared by the Django view (``tracker.announce_views``) and
+``trackerd``: :func:`handle_announce` and :func:`handle_scrape` parse a query string, call the
+shared decisions (``rules.announce_outcome``, ``rules.scrape_counts``) and bencode the answer,
+refusals included (a bencoded ``failure reason`` with HTTP 200, BEP 3). The query string is
+parsed from its raw bytes because ``info_hash`` and ``peer_id`` are binary (BEP 3): each value
+is percent-decoded to bytes, never to text.
 
 Rules and their sources:
 - BEP 3: announce parameters, ``failure reason``, ``interval``, non-compact peer dicts.
@@ -15,43 +18,34 @@ Rules and their sources:
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+
+from tracker.announce.records import (
+    INVALID_EVENT,
+    INVALID_PORT,
+    MAX_INT,
+    REQUEST_TOO_LONG,
+    AnnounceRequest,
+    Event,
+    Refusal,
+    invalid_counter,
+)
+from tracker.announce.rules import (
+    Authority,
+    Policy,
+    announce_outcome,
+    check_scrape_size,
+    reply_interval,
+    scrape_counts,
+    scrape_member,
+)
+from tracker.announce.store import MemoryPeerStore
 
 MAX_QUERY_BYTES = 4096
-MAX_INT = 2**63 - 1
-MAX_SCRAPE_HASHES = 128
-EVENTS = frozenset({b"", b"started", b"completed", b"stopped", b"paused"})
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _escape_decode = codecs.escape_decode  # C; decodes the "\\xHH" that "%HH" is turned into
-
-
-class Refusal(Exception):
-    """The request is refused; ``reason`` is sent as the bencoded ``failure reason``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(slots=True)
-class AnnounceRequest:
-    """A parsed announce. Byte counters are bytes; ``event`` is one of ``EVENTS`` as text."""
-
-    info_hash: bytes
-    peer_id: bytes
-    port: int
-    uploaded: int
-    downloaded: int
-    left: int
-    event: str
-    numwant: int | None
-    compact: bool
-    no_peer_id: bool
-    key: bytes
-    passkey: str
-    ipv4: str
-    ipv6: str
 
 
 def unquote(value: bytes) -> bytes:
@@ -82,7 +76,7 @@ def split_query(query: bytes, *, repeatable: frozenset[bytes] = frozenset()) -> 
         Refusal: malformed, oversize or repeated parameters.
     """
     if len(query) > MAX_QUERY_BYTES:
-        raise Refusal("Request too long")
+        raise Refusal(REQUEST_TOO_LONG)
     if _BAD_ESCAPE.search(query):
         raise Refusal("Malformed query string: bad percent-encoding")
     parts = query.split(b"&")
@@ -115,7 +109,7 @@ def _value(params: dict, name: bytes) -> bytes | None:
     return unquote(raw) if raw is not None and b"%" in raw else raw
 
 
-_EVENT_TEXT = {name: name.decode("ascii") for name in EVENTS}  # one shared str per event
+_EVENTS = {event.value.encode(): event for event in Event}  # the parameter's bytes -> Event
 _FLAGS = {b"": None, b"0": False, b"1": True}
 
 
@@ -128,7 +122,7 @@ def _int(params: dict, name: bytes) -> int | None:
     if b"%" in raw:
         raw = unquote(raw)
     if not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_INT:
-        raise Refusal(f"Invalid {name.decode()}: must be an integer from 0 to {MAX_INT}")
+        raise Refusal(invalid_counter(name.decode()))
     return int(raw)
 
 
@@ -187,12 +181,12 @@ def parse_announce(query: bytes, *, passkey: str = "") -> AnnounceRequest:
     peer_id = _hash20(params, b"peer_id")
     port = _required_int(params, b"port")
     if not 1 <= port <= 65535:
-        raise Refusal("Invalid port: must be 1-65535")
-    event = _EVENT_TEXT.get(get(b"event", b""))
+        raise Refusal(INVALID_PORT)
+    event = _EVENTS.get(get(b"event", b""))
     if event is None:
-        event = _EVENT_TEXT.get(_value(params, b"event"))
+        event = _EVENTS.get(_value(params, b"event"))
         if event is None:
-            raise Refusal("Invalid event")
+            raise Refusal(INVALID_EVENT)
     key = _value(params, b"key") or b""
     if len(key) > 64:
         raise Refusal("Invalid key: too long")
@@ -221,14 +215,11 @@ def parse_scrape(query: bytes, *, passkey: str = "") -> tuple[list[bytes], str]:
     ``info_hash`` (a full scrape) is refused on a private tracker.
 
     Raises:
-        Refusal: no or malformed ``info_hash``, more than ``MAX_SCRAPE_HASHES``.
+        Refusal: no or malformed ``info_hash``, more than ``rules.MAX_SCRAPE_HASHES``.
     """
     params = split_query(query, repeatable=frozenset({b"info_hash"}))
     hashes = params.get(b"info_hash", [])
-    if not hashes:
-        raise Refusal("Full scrape is not allowed: give info_hash")
-    if len(hashes) > MAX_SCRAPE_HASHES:
-        raise Refusal(f"Too many info_hash values (at most {MAX_SCRAPE_HASHES})")
+    check_scrape_size(len(hashes))
     for value in hashes:
         if len(value) != 20:
             raise Refusal(f"Invalid info_hash: must be 20 bytes, got {len(value)}")
@@ -326,3 +317,74 @@ def encode_scrape(files: dict[bytes, tuple[int, int, int]]) -> bytes:
         )
     out.append(b"ee")
     return b"".join(out)
+
+
+# --- the HTTP front end -----------------------------------------------------------------
+
+
+def handle_announce(
+    query: bytes,
+    *,
+    client_ip: str,
+    path_passkey: str,
+    auth: Authority,
+    store: MemoryPeerStore,
+    policy: Policy,
+) -> bytes:
+    """Answer one HTTP announce with bencoded bytes (never raises for client input).
+
+    Args:
+        query: the raw query string; client_ip: the socket address (or a trusted proxy's
+            forwarded address); path_passkey: the passkey from ``/announce/<passkey>`` ('' for
+            the ``?passkey=`` form).
+    """
+    try:
+        req = parse_announce(query, passkey=path_passkey)
+        outcome = announce_outcome(req, client_ip=client_ip, auth=auth, store=store, policy=policy)
+    except Refusal as exc:
+        return encode_failure(exc.reason)
+    rules = policy.rules
+    interval = reply_interval(rules)
+    if outcome.peers is not None:
+        return encode_announce_dicts(
+            complete=outcome.complete,
+            incomplete=outcome.incomplete,
+            interval=interval,
+            min_interval=rules.min_interval,
+            peers=[_peer_tuple(peer_id, entry) for peer_id, entry in outcome.peers],
+            no_peer_id=req.no_peer_id,
+        )
+    return encode_announce(
+        complete=outcome.complete,
+        incomplete=outcome.incomplete,
+        interval=interval,
+        min_interval=rules.min_interval,
+        peers=outcome.peers4,
+        peers6=outcome.peers6,
+    )
+
+
+def _peer_tuple(peer_id: bytes, entry: bytes) -> tuple[bytes, str, int]:
+    ip = str(ipaddress.ip_address(entry[:-2]))
+    return peer_id, ip, int.from_bytes(entry[-2:], "big")
+
+
+def handle_scrape(
+    query: bytes,
+    *,
+    path_passkey: str,
+    auth: Authority,
+    store: MemoryPeerStore,
+    snatches: Callable[[set[int]], dict[int, int]],
+) -> bytes:
+    """Answer one BEP 48 scrape with bencoded bytes; only registered torrents are listed.
+
+    Args:
+        snatches: callable ``{torrent_id} -> {torrent_id: downloaded count}``.
+    """
+    try:
+        hashes, passkey = parse_scrape(query, passkey=path_passkey)
+        scrape_member(passkey, auth)
+    except Refusal as exc:
+        return encode_failure(exc.reason)
+    return encode_scrape(scrape_counts(hashes, auth=auth, store=store, snatches=snatches))

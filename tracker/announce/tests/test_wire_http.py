@@ -1,4 +1,4 @@
-"""Wire-protocol tests: parsing announce/scrape query strings and encoding replies."""
+"""The HTTP wire: parsing announce/scrape query strings and encoding replies."""
 
 import random
 from urllib.parse import quote_from_bytes
@@ -6,9 +6,9 @@ from urllib.parse import quote_from_bytes
 import fastbencode
 import pytest
 
-from tracker.announce.protocol import (
+from tracker.announce.records import Event, Refusal
+from tracker.announce.wire_http import (
     MAX_QUERY_BYTES,
-    Refusal,
     encode_announce,
     encode_announce_dicts,
     encode_failure,
@@ -45,7 +45,7 @@ def test_parse_announce_reads_binary_hashes_and_numbers():
     req = parse_announce(query(), passkey="a" * 32)
     assert req.info_hash == INFO_HASH and req.peer_id == PEER_ID
     assert (req.port, req.uploaded, req.downloaded, req.left) == (51413, 0, 0, 1000)
-    assert req.event == "started" and req.compact is True and req.numwant is None
+    assert req.event is Event.STARTED and req.compact is True and req.numwant is None
     assert req.passkey == "a" * 32
 
 
@@ -190,7 +190,7 @@ def test_fuzzed_queries_only_ever_refuse():
 def test_bep7_other_family_address_is_added_never_substituted(client_ip, extra, expect4, expect6):
     import ipaddress
 
-    from tracker.announce.handler import peer_addresses
+    from tracker.announce.addresses import peer_addresses
 
     def show(entry):
         if not entry:
@@ -202,7 +202,7 @@ def test_bep7_other_family_address_is_added_never_substituted(client_ip, extra, 
 
 
 def test_unusable_client_address_is_a_refusal_not_a_crash():
-    from tracker.announce.handler import peer_addresses
+    from tracker.announce.addresses import peer_addresses
 
     with pytest.raises(Refusal, match="IP address"):
         peer_addresses("", parse_announce(query()))

@@ -1,0 +1,164 @@
+"""The HTTP trackers under test: opentracker, the Django view under gunicorn, and trackerd with
+one and two workers; the last three also from a baseline checkout (``--baseline``), so that two
+versions of the code are measured side by side in one run.
+
+Every PBTS target gets its own Redis key prefix (idle servers never replay another's peers)
+and its own Celery worker with beat and broker, which flushes the statistics to PostgreSQL as
+in production.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.lib.data import BenchData
+from bench.lib.env import ROOT, bench_env
+from bench.lib.procs import Server, free_port, start_server
+
+DEFAULT_TARGETS = "opentracker,django,trackerd"
+#: The suffix of a baseline checkout's targets (``trackerd-1w@base``).
+BASELINE = "@base"
+# Redis databases of each target's Celery broker (the peer store and cache use REDIS_URL's).
+_BROKER_DBS = {
+    "django": 7,
+    "trackerd-1w": 8,
+    "trackerd-2w": 9,
+    f"django{BASELINE}": 10,
+    f"trackerd-1w{BASELINE}": 11,
+    f"trackerd-2w{BASELINE}": 12,
+}
+
+
+@dataclass
+class Target:
+    """A tracker under test. ``start`` returns its running server; ``unavailable`` says why
+    a target cannot run (its rows then read "not available")."""
+
+    name: str
+    passkey_in_path: bool
+    start: Callable[[Path], Server] | None
+    cache_prefix: str = ""
+    unavailable: str = ""
+    server: Server | None = None
+
+
+def start_opentracker(workdir: Path, info_hashes: list[str]) -> Server:
+    """opentracker on a free port with the bench info_hashes as its whitelist.
+
+    Raises:
+        RuntimeError: opentracker is not installed, or did not start.
+    """
+    binary = shutil.which("opentracker")
+    if binary is None:
+        raise RuntimeError("opentracker not installed (apt-get install -y opentracker)")
+    (workdir / "whitelist.txt").write_text("\n".join(info_hashes) + "\n")
+    port = free_port()
+    conf = workdir / "opentracker.conf"
+    conf.write_text(f"listen.tcp 127.0.0.1:{port}\naccess.whitelist {workdir / 'whitelist.txt'}\n")
+    return start_server(
+        "opentracker", [binary, "-f", str(conf)], port=port, env={}, workdir=workdir
+    )
+
+
+def target_env(name: str, prefix: str) -> dict[str, str]:
+    """The bench env (Redis key prefix ``prefix``) plus the target's own Celery broker:
+    statistics are flushed to PostgreSQL by a Celery worker with beat, as in production, not
+    by the server."""
+    env = bench_env(prefix, legacy_prefix=name.endswith(BASELINE))
+    env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{_BROKER_DBS[name]}"
+    return env
+
+
+def start_flusher(server: Server, env: dict[str, str], workdir: Path, cwd: Path = ROOT) -> Server:
+    """Start the target's Celery worker with beat (one process, solo pool) beside it, from
+    the checkout ``cwd``."""
+    cmd = [sys.executable, "-m", "celery", "-A", "pbts_site", "worker", "-B", "--pool=solo"]
+    cmd += ["--loglevel=WARNING", f"--schedule={workdir / f'beat-{server.name}'}"]
+    with open(workdir / f"{server.name}-celery.log", "wb") as log:
+        server.flusher = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return server
+
+
+def start_gunicorn(workdir: Path, prefix: str, *, name: str = "django", cwd: Path = ROOT) -> Server:
+    """The Django view of the checkout ``cwd`` under gunicorn: 2 workers x 4 threads
+    (gthread), bench env."""
+    port = free_port()
+    cmd = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "pbts_site.wsgi:application",
+        f"--bind=127.0.0.1:{port}",
+        "--workers=2",
+        "--threads=4",
+        "--worker-class=gthread",
+        "--log-level=warning",
+    ]
+    env = target_env(name, prefix)
+    server = start_server(name, cmd, port=port, env=env, workdir=workdir, cwd=cwd)
+    return start_flusher(server, env, workdir, cwd)
+
+
+def trackerd_available(root: Path = ROOT) -> bool:
+    """Whether the ``trackerd`` management command exists in the checkout ``root`` (now)."""
+    return (root / "tracker" / "management" / "commands" / "trackerd.py").is_file()
+
+
+def start_trackerd(
+    workdir: Path, prefix: str, workers: int, *, name: str = "", cwd: Path = ROOT
+) -> Server:
+    """``manage.py trackerd --host 127.0.0.1 --port N --workers W`` of the checkout ``cwd``,
+    with the bench env (no UDP: that is ``bench/udp.py``'s)."""
+    port = free_port()
+    cmd = [sys.executable, "manage.py", "trackerd", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--workers", str(workers), "--udp-port", "0"]
+    name = name or f"trackerd-{workers}w"
+    env = target_env(name, prefix)
+    server = start_server(name, cmd, port=port, env=env, workdir=workdir, cwd=cwd)
+    return start_flusher(server, env, workdir, cwd)
+
+
+def build_targets(
+    names: tuple[str, ...], data: BenchData, baseline: Path | None = None
+) -> list[Target]:
+    """The targets asked for (``names``: ``opentracker``, ``django``, ``trackerd``), in
+    interleaving order; with ``baseline``, each PBTS target of that checkout right after the
+    same one of this checkout."""
+    targets = []
+    if "opentracker" in names:
+        targets.append(
+            Target("opentracker", False, lambda wd: start_opentracker(wd, data.info_hashes))
+        )
+    checkouts = [("", ROOT)] + ([(BASELINE, baseline)] if baseline is not None else [])
+    if "django" in names:
+        for suffix, root in checkouts:
+            name, prefix = f"django{suffix}", f"bench-django{suffix}"
+            targets.append(
+                Target(
+                    name,
+                    True,
+                    lambda wd, n=name, p=prefix, r=root: start_gunicorn(wd, p, name=n, cwd=r),
+                    prefix,
+                )
+            )
+    if "trackerd" in names:
+        for workers in (1, 2):
+            for suffix, root in checkouts:
+                name, prefix = f"trackerd-{workers}w{suffix}", f"bench-trackerd{workers}{suffix}"
+                targets.append(
+                    Target(
+                        name,
+                        True,
+                        lambda wd, p=prefix, w=workers, n=name, r=root: start_trackerd(
+                            wd, p, w, name=n, cwd=r
+                        ),
+                        prefix,
+                        "" if trackerd_available(root) else "not available",
+                    )
+                )
+    return targets
