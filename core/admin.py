@@ -1,10 +1,11 @@
-"""Admin helpers every app's admin uses, the admin site's names, and the audit log's admin.
+"""Admin helpers every app's admin uses, and the audit log's admin (the site itself, its names
+and who may enter it: ``core.admin_site``).
 
-Every staff member (``Member.is_moderator``) may moderate, as the services allow; Django's
-per-model permissions are not used. Moderation goes through each app's services (admin actions,
-and ``save_model`` for fields the services own), so each change is audited and caches are
-invalidated; edits the services do not cover are audited by :class:`AuditedAdminMixin`. The
-audit log itself is read-only for everyone, superusers included.
+Every staff member in good standing (``Member.is_moderator``, not banned) may moderate, as the
+services allow; Django's per-model permissions are not used. Moderation goes through each app's
+services (admin actions, and ``save_model`` for fields the services own), so each change is
+audited and caches are invalidated; edits the services do not cover are audited by
+:class:`AuditedAdminMixin`. The audit log itself is read-only for everyone, superusers included.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import FieldDoesNotExist
@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from rest_framework.authtoken.admin import TokenProxy
 
+from core.admin_site import is_moderator
 from core.audit import audit_record
 from core.errors import DomainError
 from core.models import AuditLog
@@ -33,21 +34,11 @@ from core.models import AuditLog
 if admin.site.is_registered(TokenProxy):
     admin.site.unregister(TokenProxy)
 
-admin.site.site_header = f"{settings.PBTS_SITE_NAME} moderation"
-admin.site.site_title = f"{settings.PBTS_SITE_NAME} admin"
-admin.site.index_title = "Moderation"
-
 # How many per-row failures an action reports one by one before summarising the rest.
 MAX_ERROR_MESSAGES = 10
 
 
 # --- shared pieces ------------------------------------------------------------------------
-
-
-def is_moderator(request: HttpRequest) -> bool:
-    """The request comes from an active, logged-in staff member (``Member.is_moderator``)."""
-    user = request.user
-    return bool(user.is_authenticated and user.is_active and user.is_moderator)
 
 
 class ModeratorAccessMixin:

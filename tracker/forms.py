@@ -14,6 +14,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
+from core.auth import LoginRulesMixin
 from core.errors import DomainError
 from tracker.models import Category, Member
 from tracker.selectors import TORRENT_SORTS
@@ -25,23 +26,9 @@ def add_domain_error(form: forms.Form, err: DomainError) -> None:
     form.add_error(field, err.message)
 
 
-class LoginForm(AuthenticationForm):
-    """The login form; banned members are refused with the reason staff gave."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "banned": "Your account is banned: %(reason)s",
-    }
-
-    def confirm_login_allowed(self, user: Member) -> None:
-        """Refuse inactive accounts (Django's rule) and banned members."""
-        super().confirm_login_allowed(user)
-        if getattr(user, "is_banned", False):
-            raise ValidationError(
-                self.error_messages["banned"],
-                code="banned",
-                params={"reason": user.ban_reason or "no reason given"},
-            )
+class LoginForm(LoginRulesMixin, AuthenticationForm):
+    """The login form; banned members are refused with the reason staff gave, and repeated
+    failures lock the username out from the client's address for a while (``core.auth``)."""
 
 
 class MemberPasswordResetForm(PasswordResetForm):

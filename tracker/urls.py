@@ -5,13 +5,11 @@ Names are plain, not namespaced: settings use ``LOGIN_URL = "login"`` and
 (``password_reset_done``, ``password_change_done``, ...).
 """
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from core.views import member_required
-from tracker.forms import MemberPasswordResetForm
-from tracker.views import accounts, pages, torrents
+from tracker.views import accounts, pages, password_reset, torrents
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -43,14 +41,7 @@ urlpatterns = [
         member_required(auth_views.PasswordChangeDoneView.as_view()),
         name="password_change_done",
     ),
-    path(
-        "password/reset/",
-        auth_views.PasswordResetView.as_view(
-            form_class=MemberPasswordResetForm,
-            extra_email_context={"site_name": settings.PBTS_SITE_NAME},
-        ),
-        name="password_reset",
-    ),
+    path("password/reset/", password_reset.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password/reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),

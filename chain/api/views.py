@@ -4,13 +4,11 @@ configured or unreachable, 409 for a refused transaction), never a 500."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -29,7 +27,7 @@ from chain.selectors import chain_config, chain_overview, member_chain_view, mig
 from chain.services.deploy import factory_deploy, reputation_create
 from chain.services.migration import migration_challenge, migration_submit
 from chain.services.push import member_mark_for_push, members_push
-from core.api.permissions import IsMemberInGoodStanding
+from core.api.permissions import IsMemberInGoodStanding, IsModeratorInGoodStanding
 from core.audit import audit_record
 from core.errors import NotFound
 from tracker.models import Member
@@ -73,13 +71,6 @@ class ChainAPIView(APIView):
         return super().handle_exception(exc)
 
 
-class StaffOnly(IsAdminUser):
-    """Staff, and not banned."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return super().has_permission(request, view) and not request.user.is_banned
-
-
 # --- public --------------------------------------------------------------------------------
 
 
@@ -113,7 +104,7 @@ class InitView(ChainAPIView):
     """POST /contract/init ``{referrer?, attestation?}``: deploy the factory when none is
     recorded, then create this site's Reputation contract."""
 
-    permission_classes = [StaffOnly]
+    permission_classes = [IsModeratorInGoodStanding]
 
     @extend_schema(
         operation_id="contract_init",
@@ -143,7 +134,7 @@ def _member(username: str) -> Member:
 class RegisterView(ChainAPIView):
     """POST /contract/register ``{username}``: put a member on the contract now."""
 
-    permission_classes = [StaffOnly]
+    permission_classes = [IsModeratorInGoodStanding]
 
     @extend_schema(
         operation_id="contract_register",
@@ -165,7 +156,7 @@ class RegisterView(ChainAPIView):
 class UpdateView(ChainAPIView):
     """POST /contract/update ``{username?}``: push one member, or every changed member."""
 
-    permission_classes = [StaffOnly]
+    permission_classes = [IsModeratorInGoodStanding]
 
     @extend_schema(
         operation_id="contract_update",
@@ -196,7 +187,7 @@ class MigrateView(ChainAPIView):
     member, who must still sign the challenge with their own key (staff cannot import anyone's
     reputation on their own)."""
 
-    permission_classes = [StaffOnly]
+    permission_classes = [IsModeratorInGoodStanding]
 
     @extend_schema(
         operation_id="contract_migrate",

@@ -208,10 +208,14 @@ class MemberAdmin(ModeratorAccessMixin, UserAdmin):
         return fields
 
     def has_change_permission(self, request: HttpRequest, obj: Member | None = None) -> bool:
-        """Staff change members; only a superuser changes a superuser."""
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        """Staff change members of a lower rank (``member_services.moderation_check``): a
+        moderator only views another moderator, and only a superuser changes a superuser. On
+        their own page staff may edit their details; the service refuses standing changes."""
+        if not super().has_change_permission(request, obj):
             return False
-        return super().has_change_permission(request, obj)
+        if obj is None or obj.pk == request.user.pk:
+            return True
+        return member_services.may_moderate(actor=request.user, member=obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Member | None = None) -> bool:
         """Members are banned or deactivated, never deleted from the admin (the audit trail,

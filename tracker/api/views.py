@@ -16,13 +16,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api.permissions import IsModeratorInGoodStanding
 from tracker.api.serializers import (
     CategorySerializer,
     DetailSerializer,
@@ -255,7 +255,7 @@ class TorrentDownloadView(APIView):
 class TorrentModerateView(APIView):
     """Staff: approve, reject or delete a torrent."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsModeratorInGoodStanding]
 
     @extend_schema(
         request=TorrentModerateSerializer,
@@ -288,7 +288,7 @@ class MemberListView(generics.ListAPIView):
     """Staff: members by username, optionally filtered with ``?q=``."""
 
     serializer_class = MemberSerializer
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsModeratorInGoodStanding]
     queryset = Member.objects.all()  # the model, for the schema; rows come from get_queryset
 
     def get_queryset(self) -> QuerySet[Member]:
@@ -314,7 +314,7 @@ class MemberListView(generics.ListAPIView):
 class MemberBanView(APIView):
     """Staff: ban a member; the reason is required and audited."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsModeratorInGoodStanding]
 
     @extend_schema(
         request=ReasonSerializer,
@@ -333,7 +333,7 @@ class MemberBanView(APIView):
 class MemberUnbanView(APIView):
     """Staff: lift a member's ban."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsModeratorInGoodStanding]
 
     @extend_schema(
         request=ReasonSerializer,

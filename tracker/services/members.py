@@ -183,12 +183,71 @@ def invite_revoke(*, invite: Invite, actor: Member) -> None:
     invite.save(update_fields=["is_revoked"])
 
 
+# --- who may moderate whom -------------------------------------------------------------------
+
+# Ranks of moderation power. Member classes (User ... Uploader) are earned standings, not
+# powers: every non-staff member has the lowest rank.
+RANK_MEMBER = 0
+RANK_STAFF = 1
+RANK_OWNER = 2  # superusers
+
+
+def moderation_rank(member: Member) -> int:
+    """A member's rank of moderation power: superuser > staff > everyone else."""
+    if member.is_superuser:
+        return RANK_OWNER
+    if member.is_staff:
+        return RANK_STAFF
+    return RANK_MEMBER
+
+
+def moderation_check(*, actor: Member, member: Member) -> None:
+    """Refuse unless ``actor`` may act on ``member``'s account (ban, unban, downloading, ratio
+    exemption, member class, a passkey reset by someone else).
+
+    The rules: the actor is active, staff and not banned (a ban removes every power at once);
+    nobody moderates their own standing (so nobody lifts their own ban or restriction); and the
+    actor's rank (:func:`moderation_rank`) must be strictly higher than the member's, so a
+    moderator cannot act on another moderator. Superusers, the highest rank, may act on other
+    superusers.
+
+    Raises:
+        NotPermitted: with the rule that refused.
+    """
+    if actor.is_banned:
+        raise NotPermitted("Your account is banned: you cannot moderate.")
+    if not (actor.is_active and actor.is_moderator):
+        raise NotPermitted("Only staff can moderate members.")
+    if actor.pk == member.pk:
+        raise NotPermitted("You cannot change your own standing: another moderator must.")
+    actor_rank, member_rank = moderation_rank(actor), moderation_rank(member)
+    if member_rank == RANK_OWNER and actor_rank < RANK_OWNER:
+        raise NotPermitted("Only the owner can moderate the owner.")
+    if actor_rank <= member_rank and actor_rank < RANK_OWNER:
+        raise NotPermitted("Only a superuser can moderate a staff member.")
+
+
+def may_moderate(*, actor: Member, member: Member) -> bool:
+    """Whether :func:`moderation_check` lets ``actor`` act on ``member``."""
+    try:
+        moderation_check(actor=actor, member=member)
+    except NotPermitted:
+        return False
+    return True
+
+
 @transaction.atomic
 def passkey_reset(*, member: Member, actor: Member | None = None) -> str:
     """Give the member a new passkey; the old one stops working at once (cache invalidated).
 
-    Returns the new passkey (32 hex). A reset by someone other than the member is audited.
+    Returns the new passkey (32 hex). A reset by someone other than the member is audited and
+    needs the right to moderate the member.
+
+    Raises:
+        NotPermitted: someone else resets it and :func:`moderation_check` refuses.
     """
+    if actor is not None and actor.pk != member.pk:
+        moderation_check(actor=actor, member=member)
     member = Member.objects.select_for_update().get(pk=member.pk)
     old = member.passkey
     member.passkey = new_passkey()
@@ -226,15 +285,13 @@ def member_moderate(
             ``member_class``.
 
     Raises:
-        NotPermitted: the actor is not staff, or tries to moderate a superuser or themselves.
+        NotPermitted: :func:`moderation_check` refuses (a banned or non-staff actor, the
+            actor's own standing, a target of the same or a higher rank).
         InvalidInput: an unknown field or member class.
     """
-    if not actor.is_moderator:
-        raise NotPermitted("Only staff can moderate members.")
-    if member.is_superuser and not actor.is_superuser:
-        raise NotPermitted("Only the owner can moderate the owner.")
     if member.pk == actor.pk and changes.get("is_banned"):
         raise NotPermitted("You cannot ban yourself.")
+    moderation_check(actor=actor, member=member)
     unknown = set(changes) - set(STANDING_FIELDS)
     if unknown:
         raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
@@ -255,6 +312,7 @@ def member_ban(*, member: Member, actor: Member, reason: str) -> Member:
 
     Raises:
         InvalidInput: no reason given.
+        NotPermitted: see :func:`member_moderate` (yourself, a banned actor, same rank).
     """
     if not reason.strip():
         raise InvalidInput("A ban needs a reason.", field="reason")
@@ -269,7 +327,11 @@ def member_ban(*, member: Member, actor: Member, reason: str) -> Member:
 
 
 def member_unban(*, member: Member, actor: Member, reason: str = "") -> Member:
-    """Lift a ban."""
+    """Lift a ban.
+
+    Raises:
+        NotPermitted: see :func:`member_moderate`; in particular nobody lifts their own ban.
+    """
     return member_moderate(
         member=member,
         actor=actor,
@@ -283,7 +345,11 @@ def member_unban(*, member: Member, actor: Member, reason: str = "") -> Member:
 def member_set_downloading(
     *, member: Member, actor: Member, enabled: bool, reason: str = ""
 ) -> Member:
-    """Enable or disable a member's downloading (leeching and .torrent downloads)."""
+    """Enable or disable a member's downloading (leeching and .torrent downloads).
+
+    Raises:
+        NotPermitted: see :func:`member_moderate`.
+    """
     action = "downloading_enable" if enabled else "downloading_disable"
     return member_moderate(
         member=member, actor=actor, action=action, reason=reason, can_download=enabled
