@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.utils.text import normalize_newlines
 
 from core.auth import LoginRulesMixin
 from core.errors import DomainError
@@ -120,6 +121,18 @@ class TorrentBrowseForm(forms.Form):
         }
 
 
+_REFUSE_IMAGES = settings.PBTS_REMOTE_IMAGES != "allow"
+
+
+class MarkdownField(forms.CharField):
+    """Markdown text: line breaks become ``\\n`` before ``max_length`` is checked, so a line
+    break counts one character here as in the browser's ``maxlength`` (browsers send CRLF)."""
+
+    def to_python(self, value: object) -> str:
+        """The stripped text with ``\\n`` line breaks."""
+        return normalize_newlines(super().to_python(value))
+
+
 class TorrentUploadForm(forms.Form):
     """Upload a .torrent file. Parsing, the rewrite and every rule are the service's."""
 
@@ -135,10 +148,15 @@ class TorrentUploadForm(forms.Form):
     category = forms.ModelChoiceField(
         queryset=Category.objects.all(), empty_label="Choose a category"
     )
-    description = forms.CharField(
+    description = MarkdownField(
         required=False,
+        max_length=settings.PBTS_DESCRIPTION_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 10}),
-        help_text="Markdown. Raw HTML is sanitized.",
+        help_text=(
+            f"Markdown, at most {settings.PBTS_DESCRIPTION_MAX_CHARS:,} characters. "
+            "Raw HTML is sanitized."
+            + (" Images from other sites show as their text." if _REFUSE_IMAGES else "")
+        ),
     )
 
     def clean_file(self):

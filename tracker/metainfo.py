@@ -17,6 +17,18 @@ with ``torf`` as an independent second opinion.
 Supported: v1 torrents (BEP 3) and hybrid v1+v2 torrents (BEP 52), which are tracked by
 their v1 info_hash. BEP 52 ``piece layers`` and ``file tree`` are kept unchanged.
 Not supported: v2-only torrents.
+
+Huge torrents: before anything is decoded, :func:`check_structure` scans the raw bytes
+without recursion and refuses nesting deeper than ``max_depth`` (a list nested 1,000,000 deep
+is refused after reading ``max_depth`` + 1 bytes) and more bencoded values than
+``TOKENS_PER_FILE`` per file allowed (libtorrent caps its decoder the same two ways), so that
+neither the scan nor the decoder ever handles more than about a million values; ``max_files``
+then caps the file list. Downloads
+never decode the stored file: :func:`rewrite` drops every top-level key that sorts before or at
+``comment`` (bencoded dictionaries are sorted), so :func:`encode_for_member` writes the
+member's ``announce``, ``announce-list`` and ``comment`` and then copies the stored bytes after
+their opening ``d`` as they are, ``info`` included: the info_hash cannot change and the cost is
+one copy, whatever ``info`` holds.
 """
 
 from __future__ import annotations
@@ -38,14 +50,43 @@ the cap also keeps the value inside a 32-bit database column."""
 MAX_PATH_DEPTH = 64
 """Most path components accepted for one file of a multi-file torrent."""
 
+DEFAULT_MAX_FILES = 10_000
+"""Most files (``files`` entries, BEP 47 padding files left out) :func:`parse` accepts unless
+told otherwise; the site passes ``PBTS_MAX_TORRENT_FILES``."""
+
+TOKENS_PER_FILE = 100
+"""Bencoded values (dictionaries, lists, strings, integers) allowed per file of ``max_files``,
+plus ``TOKENS_BASE``: a v1 file entry takes 7 plus one per path component, a hybrid torrent
+about as many again (file tree, padding entry, piece layer). 10,000 files allow 1,010,000."""
+
+TOKENS_BASE = 10_000
+"""Bencoded values allowed besides those of the files (top level, ``info``, ``url-list``...)."""
+
+DEFAULT_MAX_DEPTH = 100
+"""Deepest nesting of lists and dictionaries :func:`parse` accepts unless told otherwise (the
+top-level dictionary is level 1); the site passes ``PBTS_MAX_BENCODE_DEPTH``. 100 is
+libtorrent's own decode limit; a v1 torrent needs 5 levels, a hybrid one 4 plus one per
+directory level of its deepest file (``MAX_PATH_DEPTH`` is 64)."""
+
 V2_ONLY_MESSAGE = "v2-only torrents (BEP 52) are not supported; upload a v1 or hybrid torrent."
 
-DROPPED_TOP_LEVEL_KEYS = (b"announce", b"announce-list", b"nodes")
-"""Top-level keys removed by :func:`rewrite`: trackers (BEP 3, BEP 12) and DHT nodes (BEP 5)."""
+MEMBER_KEYS_UP_TO = b"comment"
+""":func:`rewrite` drops every top-level key that sorts before or at this one: ``announce``
+(BEP 3), ``announce-list`` (BEP 12) and ``comment``, which every download writes anew, and
+whatever else sorts there (``azureus_properties``...), so that the member's keys can be
+written in front of the stored bytes."""
+
+DROPPED_TOP_LEVEL_KEYS = (b"announce", b"announce-list", b"comment", b"nodes")
+"""Known top-level keys removed by :func:`rewrite`: trackers (BEP 3, BEP 12), the comment
+(each download has the torrent page's URL there) and DHT nodes (BEP 5)."""
 
 
 class MetainfoError(ValueError):
     """The .torrent file is unusable; ``str(exc)`` is a message fit to show the member."""
+
+
+class TooManyValues(MetainfoError):
+    """:func:`check_structure` met more bencoded values than it was allowed."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +150,14 @@ def _is_padding(entry: dict[bytes, Any]) -> bool:
     return isinstance(attr, bytes) and b"p" in attr
 
 
-def _files(info: dict[bytes, Any], name: bytes) -> tuple[list[tuple[str, int]], int]:
+def _count_files(entries: list[Any]) -> int:
+    """File entries that are not BEP 47 padding files (entries of any other type count)."""
+    return sum(1 for entry in entries if not (isinstance(entry, dict) and _is_padding(entry)))
+
+
+def _files(
+    info: dict[bytes, Any], name: bytes, max_files: int
+) -> tuple[list[tuple[str, int]], int]:
     """Return the listed files (padding excluded) and the v1 byte total (padding included)."""
     has_length = b"length" in info
     has_files = b"files" in info
@@ -125,6 +173,10 @@ def _files(info: dict[bytes, Any], name: bytes) -> tuple[list[tuple[str, int]], 
     entries = info[b"files"]
     if not isinstance(entries, list) or not entries:
         raise MetainfoError("The torrent lists no files.")
+    if len(entries) > max_files and (count := _count_files(entries)) > max_files:
+        raise MetainfoError(
+            f"The torrent lists too many files ({count:,}; at most {max_files:,} are accepted)."
+        )
     files: list[tuple[str, int]] = []
     seen: set[tuple[bytes, ...]] = set()
     total = 0
@@ -163,7 +215,7 @@ def _is_hybrid(info: dict[bytes, Any]) -> bool:
     return has_v2
 
 
-def _build(data: dict[bytes, Any]) -> Metainfo:
+def _build(data: dict[bytes, Any], *, max_files: int = DEFAULT_MAX_FILES) -> Metainfo:
     """Validate a decoded top-level dictionary and describe it."""
     info = data.get(b"info")
     if info is None:
@@ -192,7 +244,7 @@ def _build(data: dict[bytes, Any]) -> Metainfo:
     if not isinstance(pieces, bytes) or len(pieces) % 20:
         raise MetainfoError("The torrent's piece hashes are invalid (not a multiple of 20 bytes).")
 
-    files, v1_total = _files(info, name)
+    files, v1_total = _files(info, name, max_files)
     if v1_total == 0:
         raise MetainfoError("The torrent contains no data.")
     piece_count = len(pieces) // 20
@@ -226,37 +278,122 @@ def _decode(data: bytes) -> Any:
         raise MetainfoError("This file is not a valid torrent (bad bencoding).") from exc
 
 
-def parse(data: bytes, *, max_bytes: int) -> Metainfo:
+def check_structure(
+    data: bytes | bytearray | memoryview, *, max_depth: int, max_tokens: int
+) -> None:
+    """Refuse bencoded ``data`` nested deeper than ``max_depth`` or holding more than
+    ``max_tokens`` values, without decoding it.
+
+    Reads the first bencoded value of ``data`` token by token without recursion (strings are
+    skipped by their length) and stops at the first level past ``max_depth`` or the first
+    value past ``max_tokens``: the time is bounded by ``max_tokens`` (about 0.3 us a value),
+    and by ``max_depth`` for a deep attack, whatever the size of ``data``. Malformed input is
+    left to the decoder, which refuses it with its own message.
+
+    Args:
+        data: the raw bencoded bytes.
+        max_depth: the deepest nesting of lists and dictionaries accepted (the top level is 1).
+        max_tokens: the most values (dictionaries, lists, strings, integers) accepted.
+
+    Raises:
+        MetainfoError: nested too deeply.
+        TooManyValues: too many values.
+    """
+    view = bytes(data)
+    end = len(view)
+    find = view.find
+    depth = 0
+    pos = 0
+    budget = max_tokens
+    while pos < end:
+        byte = view[pos]
+        if byte == 0x65:  # "e"
+            depth -= 1
+            if depth <= 0:
+                return
+            pos += 1
+            continue
+        budget -= 1
+        if budget < 0:
+            raise TooManyValues(
+                f"The torrent holds too many entries (more than {max_tokens:,} bencoded values)."
+            )
+        if byte == 0x64 or byte == 0x6C:  # "d", "l"
+            depth += 1
+            if depth > max_depth:
+                raise MetainfoError(
+                    f"The torrent is nested too deeply (more than {max_depth} levels of lists "
+                    "and dictionaries)."
+                )
+            pos += 1
+        elif byte == 0x69:  # "i": an integer up to its "e"
+            pos = find(b"e", pos + 1) + 1
+            if pos == 0 or depth == 0:
+                return
+        elif 0x30 <= byte <= 0x39:  # "<length>:<bytes>"
+            colon = find(b":", pos, pos + 12)
+            if colon < 0:
+                return
+            length = view[pos:colon]
+            if not length.isdigit() or depth == 0:
+                return
+            pos = colon + 1 + int(length)
+        else:
+            return
+
+
+def parse(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_files: int = DEFAULT_MAX_FILES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Metainfo:
     """Decode and validate a .torrent file (BEP 3; hybrid BEP 52 accepted).
 
     Args:
         data: the raw file, at most ``max_bytes`` bytes long.
         max_bytes: the largest file accepted, in bytes.
+        max_files: the most files accepted (BEP 47 padding files not counted).
+        max_depth: the deepest nesting of lists and dictionaries accepted.
 
-    Checks: size; strict bencoding with no trailing bytes; a dictionary at the top with an
-    ``info`` dictionary; a safe non-empty ``name``; ``piece length`` a power of two from 16 KiB
-    to 1 GiB; ``pieces`` a multiple of 20 bytes whose count is ``ceil(total / piece length)``;
-    either ``length`` or ``files`` (BEP 3), each file with a non-negative integer ``length``
-    and a non-empty ``path`` of non-empty components without ``/``, NUL, ``.`` or ``..``.
+    Checks: size; before decoding (:func:`check_structure`), the nesting depth and at most
+    ``TOKENS_PER_FILE * max_files + TOKENS_BASE`` bencoded values; strict bencoding with no
+    trailing bytes; a dictionary at the top with an ``info`` dictionary; a safe non-empty
+    ``name``; ``piece length`` a power of two from 16 KiB to 1 GiB; ``pieces`` a multiple of
+    20 bytes whose count is ``ceil(total / piece length)``; either ``length`` or at most
+    ``max_files`` ``files`` (BEP 3), each file with a non-negative integer ``length`` and a
+    non-empty ``path`` of non-empty components without ``/``, NUL, ``.`` or ``..``.
 
     Raises:
         MetainfoError: any check fails, including v2-only torrents (BEP 52).
     """
     if len(data) > max_bytes:
         raise MetainfoError(f"The torrent file is too large (more than {max_bytes} bytes).")
+    max_tokens = TOKENS_PER_FILE * max_files + TOKENS_BASE
+    try:
+        check_structure(data, max_depth=max_depth, max_tokens=max_tokens)
+    except TooManyValues as exc:
+        raise MetainfoError(
+            f"The torrent holds too many entries (more than {max_tokens:,} bencoded values, "
+            f"far more than {max_files:,} files need): it lists too many files (at most "
+            f"{max_files:,} are accepted) or carries data a torrent does not need."
+        ) from exc
     decoded = _decode(data)
     if not isinstance(decoded, dict):
         raise MetainfoError("This file is not a torrent (no dictionary at the top level).")
-    return _build(decoded)
+    return _build(decoded, max_files=max_files)
 
 
 def rewrite(meta: Metainfo, *, source: str) -> Metainfo:
     """Make the torrent ours: private (BEP 27), tagged with ``source``, without trackers.
 
-    Sets ``info`` ``private`` = 1 and ``info`` ``source`` = ``source`` (UTF-8), drops the
-    top-level ``announce``, ``announce-list`` (BEP 12) and ``nodes`` (BEP 5) and keeps every
-    other key (``creation date``, ``created by``, ``comment``, ``url-list``, BEP 52
-    ``piece layers``). ``info_hash`` is recomputed; ``meta`` is left unchanged.
+    Sets ``info`` ``private`` = 1 and ``info`` ``source`` = ``source`` (UTF-8); drops the
+    top-level ``nodes`` (BEP 5) and every top-level key that sorts before or at ``comment``
+    (:data:`MEMBER_KEYS_UP_TO`: ``announce``, ``announce-list`` (BEP 12), ``comment``...),
+    which downloads write for each member; keeps every other key (``creation date``,
+    ``created by``, ``url-list``, BEP 52 ``piece layers``). ``info_hash`` is recomputed;
+    ``meta`` is left unchanged. The file count was checked by :func:`parse`.
 
     Raises:
         MetainfoError: the result does not validate (cannot happen for a parsed ``meta``).
@@ -264,9 +401,32 @@ def rewrite(meta: Metainfo, *, source: str) -> Metainfo:
     info = dict(meta.info)
     info[b"private"] = 1
     info[b"source"] = source.encode("utf-8")
-    data = {k: v for k, v in meta.data.items() if k not in DROPPED_TOP_LEVEL_KEYS}
+    data = {
+        k: v
+        for k, v in meta.data.items()
+        if k > MEMBER_KEYS_UP_TO and k not in DROPPED_TOP_LEVEL_KEYS
+    }
     data[b"info"] = info
-    return _build(data)
+    return _build(data, max_files=len(meta.files))
+
+
+def _bstring(value: bytes) -> bytes:
+    return b"%d:%s" % (len(value), value)
+
+
+def _spliceable(stored: bytes | bytearray | memoryview) -> bool:
+    """Whether ``stored`` is a dictionary whose first key sorts after ``comment`` (as
+    :func:`rewrite` writes it), read from its first bytes only."""
+    head = bytes(stored[:24])
+    if head[:1] != b"d":
+        return False
+    colon = head.find(b":", 1)
+    if colon < 2 or not head[1:colon].isdigit():
+        return False
+    length = int(head[1:colon])
+    if length <= 0 or colon + 1 + length > len(stored):
+        return False
+    return bytes(stored[colon + 1 : colon + 1 + length]) > MEMBER_KEYS_UP_TO
 
 
 def encode_for_member(
@@ -290,18 +450,37 @@ def encode_for_member(
     moves to the next of the tier only if it fails) and ``comment``. The ``info`` dictionary
     is not touched, so the info_hash is unchanged.
 
+    Bytes written by :func:`rewrite` (no top-level key up to ``comment``) are spliced, never
+    decoded: ``d``, the three member keys, then the stored bytes after their ``d``, copied;
+    the time is one copy of the file, whatever ``info`` holds. Other bytes and a
+    :class:`Metainfo` are decoded, updated and re-encoded.
+
     Raises:
-        MetainfoError: the bytes are not a bencoded dictionary with an ``info`` dictionary.
+        MetainfoError: bytes that are not spliced and are not a bencoded dictionary with an
+            ``info`` dictionary.
     """
+    url = announce_url.encode("utf-8")
+    tier = [url, *(other.encode("utf-8") for other in other_urls if other)]
+    if not isinstance(meta_or_bytes, Metainfo) and _spliceable(meta_or_bytes):
+        return b"".join(
+            (
+                b"d8:announce",
+                _bstring(url),
+                b"13:announce-list",
+                bencode([tier]),
+                b"7:comment",
+                _bstring(comment.encode("utf-8")),
+                memoryview(meta_or_bytes)[1:],
+            )
+        )
     if isinstance(meta_or_bytes, Metainfo):
         data = dict(meta_or_bytes.data)
     else:
         data = _decode(meta_or_bytes)
         if not isinstance(data, dict) or not isinstance(data.get(b"info"), dict):
             raise MetainfoError("The stored torrent is not valid.")
-    url = announce_url.encode("utf-8")
     data[b"announce"] = url
-    data[b"announce-list"] = [[url, *(other.encode("utf-8") for other in other_urls if other)]]
+    data[b"announce-list"] = [tier]
     data[b"comment"] = comment.encode("utf-8")
     return bencode(data)
 
@@ -321,6 +500,8 @@ def info_hash_of(data: bytes | bytearray | memoryview) -> str:
 __all__ = [
     "Metainfo",
     "MetainfoError",
+    "TooManyValues",
+    "check_structure",
     "encode_for_member",
     "info_hash_of",
     "parse",

@@ -6,10 +6,13 @@ Models stay thin: fields, constraints and indexes. Rules live in ``tracker/servi
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+
+from tracker.markup import render_markdown
 
 
 def new_passkey() -> str:
@@ -111,13 +114,17 @@ class Torrent(models.Model):
     """A registered torrent, stored after the private/source rewrite (BEP 27).
 
     ``info_hash`` is the 40-hex SHA-1 of the rewritten bencoded info dict (the v1 hash, also
-    for hybrid torrents). ``metainfo`` holds the rewritten .torrent without any announce URL;
-    downloads add the member's. Sizes are bytes.
+    for hybrid torrents). ``metainfo`` holds the rewritten .torrent without any announce URL
+    or comment (``tracker.metainfo.rewrite``); downloads add the member's. ``description`` is
+    the member's Markdown, ``description_html`` its sanitized rendering, written by the
+    torrent services whenever ``description`` changes (never rendered per request). Sizes are
+    bytes.
     """
 
     info_hash = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
+    description_html = models.TextField(blank=True, default="", editable=False)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="torrents")
     uploader = models.ForeignKey(
         Member, null=True, on_delete=models.SET_NULL, related_name="uploads"
@@ -196,11 +203,13 @@ class ClientPrefix(models.Model):
 
 
 class SitePage(models.Model):
-    """A static page (rules, FAQ) written in Markdown and rendered safely."""
+    """A static page (rules, FAQ) written by staff in Markdown; ``body_html`` is its sanitized
+    rendering, written by :meth:`save` (pages are rendered when saved, never per request)."""
 
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=128)
     body = models.TextField()
+    body_html = models.TextField(blank=True, default="", editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -208,6 +217,15 @@ class SitePage(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Render ``body`` into ``body_html`` (``tracker.markup.render_markdown``), then save;
+        a save limited by ``update_fields`` that names ``body`` also writes ``body_html``."""
+        self.body_html = render_markdown(self.body)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "body" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "body_html"}
+        super().save(*args, **kwargs)
 
 
 class TorrentHistory(models.Model):

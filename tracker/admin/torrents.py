@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.html import format_html
 
 from core.admin import (
     ModeratorAccessMixin,
     ReadOnlyAdminMixin,
-    is_moderator,
     run_each,
     with_reason,
 )
@@ -28,33 +27,6 @@ from tracker.models import (
 from tracker.services import torrents as torrent_services
 
 # --- torrents -----------------------------------------------------------------------------
-
-
-class TorrentFileInline(admin.TabularInline):
-    """A torrent's files, read-only."""
-
-    model = TorrentFile
-    fields = ("path", "size")
-    readonly_fields = ("path", "size")
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Files come from the metainfo; never added by hand."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Files are read-only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Files are read-only."""
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Staff see the files."""
-        return is_moderator(request)
 
 
 @admin.register(Torrent)
@@ -97,7 +69,7 @@ class TorrentAdmin(ModeratorAccessMixin, admin.ModelAdmin):
         "size_display",
         "piece_length",
         "piece_count",
-        "file_count",
+        "files_link",
         "is_hybrid",
         "seeders",
         "leechers",
@@ -116,7 +88,7 @@ class TorrentAdmin(ModeratorAccessMixin, admin.ModelAdmin):
         "size_display",
         "piece_length",
         "piece_count",
-        "file_count",
+        "files_link",
         "is_hybrid",
         "seeders",
         "leechers",
@@ -124,7 +96,6 @@ class TorrentAdmin(ModeratorAccessMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    inlines = (TorrentFileInline,)
     actions = (
         "approve",
         "set_pending",
@@ -152,6 +123,19 @@ class TorrentAdmin(ModeratorAccessMixin, admin.ModelAdmin):
     def size_display(self, obj: Torrent) -> str:
         """Total size, human-readable."""
         return filesizeformat(obj.size)
+
+    @admin.display(description="files")
+    def files_link(self, obj: Torrent) -> str:
+        """The file count, linked to the torrent's files in their own (paginated) list: a
+        torrent may list thousands, too many for an inline."""
+        url = reverse("admin:tracker_torrentfile_changelist")
+        return format_html(
+            '<a href="{}?torrent__id__exact={}">{} file{}</a>',
+            url,
+            obj.pk,
+            f"{obj.file_count:,}",
+            "" if obj.file_count == 1 else "s",
+        )
 
     def save_model(self, request: HttpRequest, obj: Torrent, form: forms.ModelForm, change: bool):
         """Save the edited name, description and category through ``torrent_update``."""

@@ -6,14 +6,15 @@ Services (``tracker.services``) do the work in between.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
+from django.utils.text import normalize_newlines
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reputation.models import Ledger
 from reputation.policy import ratio
-from tracker.markup import render_markdown
 from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
 from tracker.selectors import TORRENT_SORTS, member_announce_url
 
@@ -185,13 +186,26 @@ class TorrentSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TorrentDetailSerializer(TorrentSummarySerializer):
-    """One torrent in full: description (raw and rendered), files, pieces and status."""
+DETAIL_FILES = 100
+"""Files embedded in a torrent's detail; all of them are at ``files_url``, paginated."""
 
-    description_html = serializers.SerializerMethodField(
-        help_text="The description rendered from Markdown and sanitized."
+
+class TorrentDetailSerializer(TorrentSummarySerializer):
+    """One torrent in full: description (raw and rendered when saved), its first
+    ``DETAIL_FILES`` files (``file_count`` says how many there are, ``files_url`` lists them
+    all, paginated), pieces and status."""
+
+    description_html = serializers.CharField(
+        read_only=True,
+        help_text="The description rendered from Markdown and sanitized (when it was saved).",
     )
-    files = TorrentFileSerializer(many=True, read_only=True)
+    files = serializers.SerializerMethodField(
+        help_text=f"The first {DETAIL_FILES} files (all of them when file_count is at most "
+        f"{DETAIL_FILES}); files_url lists every file, paginated."
+    )
+    files_url = serializers.SerializerMethodField(
+        help_text="The torrent's files, paginated (?page=, ?page_size= up to 200)."
+    )
 
     class Meta(TorrentSummarySerializer.Meta):
         fields = [
@@ -199,6 +213,7 @@ class TorrentDetailSerializer(TorrentSummarySerializer):
             "description",
             "description_html",
             "files",
+            "files_url",
             "piece_length",
             "is_hybrid",
             "status",
@@ -207,9 +222,16 @@ class TorrentDetailSerializer(TorrentSummarySerializer):
         ]
         read_only_fields = fields
 
-    def get_description_html(self, torrent: Torrent) -> str:
-        """Safe HTML of the Markdown description."""
-        return render_markdown(torrent.description)
+    @extend_schema_field(TorrentFileSerializer(many=True))
+    def get_files(self, torrent: Torrent) -> list[dict]:
+        """The first ``DETAIL_FILES`` files, in the torrent's order (one query)."""
+        return TorrentFileSerializer(torrent.files.all()[:DETAIL_FILES], many=True).data
+
+    def get_files_url(self, torrent: Torrent) -> str:
+        """Absolute URL of the paginated file list (a path without a request)."""
+        path = reverse("api:torrent-files", kwargs={"pk": torrent.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class TorrentUploadedSerializer(TorrentDetailSerializer):
@@ -242,6 +264,15 @@ class TorrentUploadedSerializer(TorrentDetailSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
+class MarkdownField(serializers.CharField):
+    """Markdown text: CRLF and CR line breaks become ``\\n`` before ``max_length`` is checked
+    (as the upload form and the torrent service count them)."""
+
+    def to_internal_value(self, data: object) -> str:
+        """The text with ``\\n`` line breaks."""
+        return normalize_newlines(super().to_internal_value(data))
+
+
 class TorrentUploadSerializer(serializers.Serializer):
     """Multipart input of an upload. ``file`` is the .torrent; the rest is optional."""
 
@@ -262,12 +293,12 @@ class TorrentUploadSerializer(serializers.Serializer):
         help_text="Category slug (see /api/v1/categories/).",
         error_messages={"does_not_exist": 'Unknown category "{value}".'},
     )
-    description = serializers.CharField(
+    description = MarkdownField(
         required=False,
         allow_blank=True,
         default="",
-        max_length=50_000,
-        help_text="Markdown.",
+        max_length=settings.PBTS_DESCRIPTION_MAX_CHARS,
+        help_text="Markdown (CommonMark, tables, strikethrough); line breaks count one character.",
     )
 
 

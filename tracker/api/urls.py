@@ -16,6 +16,7 @@ urlpatterns = [
     path("categories/", views.CategoryListView.as_view(), name="category-list"),
     path("torrents/", views.TorrentListCreateView.as_view(), name="torrent-list"),
     path("torrents/<int:pk>/", views.TorrentDetailView.as_view(), name="torrent-detail"),
+    path("torrents/<int:pk>/files/", views.TorrentFileListView.as_view(), name="torrent-files"),
     path(
         "torrents/<int:pk>/download/",
         views.TorrentDownloadView.as_view(),

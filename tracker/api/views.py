@@ -34,12 +34,13 @@ from tracker.api.serializers import (
     TokenResetSerializer,
     TorrentBrowseQuerySerializer,
     TorrentDetailSerializer,
+    TorrentFileSerializer,
     TorrentModerateSerializer,
     TorrentSummarySerializer,
     TorrentUploadedSerializer,
     TorrentUploadSerializer,
 )
-from tracker.models import Category, Member, Torrent
+from tracker.models import Category, Member, Torrent, TorrentFile
 from tracker.selectors import member_announce_url, torrent_browse, torrent_visible
 from tracker.services.members import api_token_reset, member_ban, member_unban, passkey_reset
 from tracker.services.torrents import (
@@ -198,17 +199,39 @@ class TorrentDetailView(generics.RetrieveAPIView):
     queryset = Torrent.objects.all()  # the model, for the schema; rows come from get_queryset
 
     def get_queryset(self) -> QuerySet[Torrent]:
-        """Torrents visible to the caller, without the metainfo blob."""
+        """Torrents visible to the caller, without the metainfo blob (the first files are
+        read by the serializer, the rest are at ``files/``)."""
         return (
             torrent_visible(viewer=self.request.user)
             .select_related("category", "uploader")
-            .prefetch_related("files")
             .defer("metainfo")
         )
 
     @extend_schema(responses={200: TorrentDetailSerializer, 404: NOT_FOUND}, summary="Torrent")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Return the torrent."""
+        return super().get(request, *args, **kwargs)
+
+
+class TorrentFileListView(generics.ListAPIView):
+    """The files of one torrent the caller may see, in the torrent's order, paginated."""
+
+    serializer_class = TorrentFileSerializer
+    queryset = TorrentFile.objects.all()  # the model, for the schema; rows from get_queryset
+
+    def get_queryset(self) -> QuerySet[TorrentFile]:
+        """The files of torrent ``pk`` if visible to the caller (404 otherwise)."""
+        torrent = get_object_or_404(
+            torrent_visible(viewer=self.request.user).only("pk"), pk=self.kwargs["pk"]
+        )
+        return TorrentFile.objects.filter(torrent=torrent).order_by("id")
+
+    @extend_schema(
+        responses={200: TorrentFileSerializer(many=True), 404: NOT_FOUND},
+        summary="Files of a torrent",
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """List the torrent's files (``path``, ``size`` in bytes), paginated."""
         return super().get(request, *args, **kwargs)
 
 

@@ -7,10 +7,12 @@ import unicodedata
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.text import normalize_newlines
 
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from tracker import authcache, metainfo
+from tracker.markup import render_markdown
 from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
 from tracker.selectors import member_announce_url, member_udp_announce_url, torrent_visible
 
@@ -44,8 +46,21 @@ def _clean_name(name: str) -> str:
 
 
 def _clean_description(description: str) -> str:
+    """Validate a description: line breaks become ``\\n`` (so a line break counts one
+    character, as in the browser), no NUL, at most ``PBTS_DESCRIPTION_MAX_CHARS`` characters.
+
+    Raises:
+        InvalidInput: a NUL character, or too long (field ``description``).
+    """
+    description = normalize_newlines(description)
     if "\x00" in description:
         raise InvalidInput("The description contains a NUL character.", field="description")
+    limit = settings.PBTS_DESCRIPTION_MAX_CHARS
+    if len(description) > limit:
+        raise InvalidInput(
+            f"The description is too long ({len(description):,} characters; at most {limit:,}).",
+            field="description",
+        )
     return description
 
 
@@ -61,10 +76,14 @@ def torrent_upload(
 
     Args:
         uploader: the member uploading.
-        data: the raw .torrent file, at most ``PBTS_MAX_TORRENT_BYTES`` bytes.
+        data: the raw .torrent file, at most ``PBTS_MAX_TORRENT_BYTES`` bytes, listing at
+            most ``PBTS_MAX_TORRENT_FILES`` files, nested at most ``PBTS_MAX_BENCODE_DEPTH``
+            levels deep.
         category: ``None`` puts it in the category with slug ``other`` (created if missing).
         name: display name; ``''`` uses the torrent's own name (cut to 255 characters).
-        description: free text (Markdown).
+        description: free text (Markdown), at most ``PBTS_DESCRIPTION_MAX_CHARS`` characters;
+            rendered once here (``tracker.markup.render_markdown``) into
+            ``description_html``.
 
     The file is rewritten (``private`` = 1 per BEP 27, ``source`` = ``PBTS_TORRENT_SOURCE``,
     announce URLs and DHT nodes dropped) and registered under the rewritten v1 info_hash. The
@@ -73,8 +92,9 @@ def torrent_upload(
 
     Raises:
         NotPermitted: the uploader is banned.
-        InvalidInput: the file is not a usable torrent (field ``file``) or the name is bad
-            (field ``name``).
+        InvalidInput: the file is not a usable torrent (field ``file``), the name is bad
+            (field ``name``) or the description too long or holds a NUL (field
+            ``description``).
         Conflict: the rewritten torrent is already registered (field ``file``).
     """
     if uploader.is_banned:
@@ -82,7 +102,12 @@ def torrent_upload(
     name = _clean_name(name)
     description = _clean_description(description)
     try:
-        parsed = metainfo.parse(bytes(data), max_bytes=settings.PBTS_MAX_TORRENT_BYTES)
+        parsed = metainfo.parse(
+            bytes(data),
+            max_bytes=settings.PBTS_MAX_TORRENT_BYTES,
+            max_files=settings.PBTS_MAX_TORRENT_FILES,
+            max_depth=settings.PBTS_MAX_BENCODE_DEPTH,
+        )
         meta = metainfo.rewrite(parsed, source=settings.PBTS_TORRENT_SOURCE)
     except metainfo.MetainfoError as exc:
         raise InvalidInput(str(exc), field="file") from exc
@@ -93,12 +118,14 @@ def torrent_upload(
     status = (
         TorrentStatus.PENDING if settings.PBTS_UPLOADS_NEED_APPROVAL else TorrentStatus.APPROVED
     )
+    description_html = render_markdown(description)
     try:
         with transaction.atomic():
             torrent = Torrent.objects.create(
                 info_hash=meta.info_hash,
                 name=name or meta.name.strip()[:NAME_MAX_LENGTH],
                 description=description,
+                description_html=description_html,
                 category=category,
                 uploader=uploader,
                 metainfo=meta.to_bytes(),
@@ -131,7 +158,9 @@ def torrent_download(*, torrent: Torrent, member: Member) -> bytes:
     ``announce`` and ``announce-list`` carry ``selectors.member_announce_url(member)`` (with
     the passkey); ``announce-list`` also has the member's UDP URL in the same tier
     (``selectors.member_udp_announce_url``, BEP 15 with the passkey in BEP 41 URL data) unless
-    UDP is off. ``comment`` is the torrent's page URL. The info dictionary is served as stored.
+    UDP is off. ``comment`` is the torrent's page URL. The stored bytes are spliced, never
+    decoded (``metainfo.encode_for_member``): the info dictionary is served as stored and a
+    download costs one copy of the file.
 
     Raises:
         NotPermitted: the member is banned or their downloading is disabled, or the torrent
@@ -264,12 +293,15 @@ def torrent_update(
     """Edit a torrent's name, description or category; ``None`` leaves a field as it is.
 
     The uploader or staff may edit; a staff edit of someone else's torrent is audited as
-    ``torrent_update`` (old and new values; the category as its slug).
+    ``torrent_update`` (old and new values; the category as its slug). A new description is
+    rendered here into ``description_html`` (at most ``PBTS_DESCRIPTION_MAX_CHARS``
+    characters).
 
     Raises:
         NotPermitted: the actor is banned, or neither the uploader nor staff, or the
             uploader of a deleted torrent.
-        InvalidInput: an empty or too long name (field ``name``).
+        InvalidInput: an empty or too long name (field ``name``), a too long description or
+            one with a NUL (field ``description``).
     """
     if actor.is_banned:
         raise NotPermitted("Your account is banned.")
@@ -282,8 +314,11 @@ def torrent_update(
         if not name:
             raise InvalidInput("A torrent needs a name.", field="name")
         changes["name"] = name
+    description_html = ""
     if description is not None:
         changes["description"] = _clean_description(description)
+        # Rendered before the row is locked (the worst input at the cap takes ~0.3 s).
+        description_html = render_markdown(changes["description"])
     if category is not None:
         changes["category"] = category
     torrent = Torrent.objects.select_for_update().select_related("category").get(pk=torrent.pk)
@@ -295,7 +330,11 @@ def torrent_update(
     old = {f: getattr(torrent, f) for f in changed}
     for field, value in changed.items():
         setattr(torrent, field, value)
-    torrent.save(update_fields=[*changed, "updated_at"])
+    rendered = []
+    if "description" in changed:
+        torrent.description_html = description_html
+        rendered = ["description_html"]
+    torrent.save(update_fields=[*changed, *rendered, "updated_at"])
     if not is_owner:
         audit_record(
             actor=actor,

@@ -1,4 +1,7 @@
-"""Template filters of the member pages: ``markdown`` and ``filesize``.
+"""Template filters of the member pages: ``filesize``.
+
+Markdown is not rendered here: descriptions and site pages are rendered when saved, and the
+templates show the stored, sanitized HTML (``description_html``, ``body_html``).
 
 Load with ``{% load tracker_extras %}``.
 """
@@ -6,19 +9,10 @@ Load with ``{% load tracker_extras %}``.
 from __future__ import annotations
 
 from django import template
-from django.utils.safestring import SafeString, mark_safe
-
-from tracker.markup import render_markdown
 
 register = template.Library()
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-
-
-@register.filter(name="markdown")
-def markdown_filter(text: str | None) -> SafeString:
-    """Render Markdown to sanitized HTML (``tracker.markup.render_markdown``), marked safe."""
-    return mark_safe(render_markdown(text or ""))  # nh3 sanitized it
 
 
 @register.filter

@@ -16,6 +16,22 @@ from tracker.selectors import torrent_browse, torrent_visible
 from tracker.services import torrents as torrent_services
 
 PAGE_SIZE = 50
+FILES_PAGE_SIZE = 100
+"""Files listed per page of a torrent's detail page (``?page=``)."""
+
+
+class _FilesPaginator(Paginator):
+    """A paginator that takes the row count it is given (``Torrent.file_count``) instead of
+    counting the rows."""
+
+    def __init__(self, object_list, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        """The number of files, as stored on the torrent."""
+        return self._known_count
 
 
 @member_required
@@ -31,16 +47,20 @@ def torrent_list(request: HttpRequest) -> HttpResponse:
 
 @member_required
 def torrent_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One torrent the member may see (``torrent_visible``), with its files; 404 otherwise."""
+    """One torrent the member may see (``torrent_visible``), with one page of its files
+    (``?page=``, ``FILES_PAGE_SIZE`` a page) and its stored description HTML; 404 otherwise."""
     torrent = get_object_or_404(
         torrent_visible(viewer=request.user)
         .select_related("category", "uploader")
         .defer("metainfo"),
         pk=pk,
     )
+    files = _FilesPaginator(
+        torrent.files.all(), FILES_PAGE_SIZE, count=torrent.file_count
+    ).get_page(request.GET.get("page"))
     context = {
         "torrent": torrent,
-        "files": torrent.files.all(),
+        "files": files,
         "is_approved": torrent.status == TorrentStatus.APPROVED,
         "is_downloadable": torrent.status in torrent_services.DOWNLOADABLE_STATUSES,
     }
