@@ -197,6 +197,32 @@ def libtorrent_round(site: Site, torrent, source: Path, work: Path) -> float:
         stop_all([leech, seed])
 
 
+def plain_round(site: Site, torrent, source: Path, work: Path) -> float:
+    """PBTS -> PBTS without keys (no receipts): what the receipts cost."""
+    seeder, _ = site.member("plain-seed")
+    leecher, _ = site.member("plain-leech")
+    (work / "plain-seed").mkdir()
+    (work / "plain-leech").mkdir()
+    seed = PbtsPeer(
+        command="seed",
+        torrent=site.member_torrent(torrent, seeder, work / "plain-seed.torrent"),
+        workdir=work / "plain-seed",
+        extra=[],
+    )
+    seed.download_dir.mkdir()
+    os.link(source, seed.download_dir / source.name)
+    leech = PbtsPeer(
+        command="download",
+        torrent=site.member_torrent(torrent, leecher, work / "plain-leech.torrent"),
+        workdir=work / "plain-leech",
+        extra=["--seed-ratio", "0"],
+    )
+    try:
+        return timed(seed, leech)
+    finally:
+        stop_all([leech, seed])
+
+
 def pbts_round(site: Site, torrent, source: Path, work: Path, url: str) -> dict:
     from receipts import client
 
@@ -253,6 +279,7 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--piece-kib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--plain", action="store_true", help="also PBTS without receipts")
     args = parser.parse_args()
     port = free_port()
     env = site_env(port)
@@ -303,6 +330,11 @@ def main() -> int:
                 lt = libtorrent_round(site, torrent, source, lt_dir)
                 pb = pbts_round(site, torrent, source, pb_dir, url)
                 report(round_no, size, lt, pb)
+                if args.plain:
+                    plain_dir = work / f"plain{round_no}"
+                    plain_dir.mkdir()
+                    plain = plain_round(site, torrent, source, plain_dir)
+                    print(f"  PBTS->PBTS without receipts: {plain:.2f} s")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -27,7 +27,7 @@ from typing import Any
 
 from receipts.client import ClientError, load_key_file
 from receipts.client.http import request_json
-from receipts.peer.exchange import Exchange
+from receipts.peer.exchange import Exchange, start_signer
 from receipts.peer.metainfo import MetainfoError, load
 from receipts.peer.receipts_box import ReceiptBox
 from receipts.peer.reporter import Reporter
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("path", help="directory to download into")
     download.add_argument("--seed-ratio", type=float, help="stop seeding at uploaded/size")
     download.add_argument("--seed-time", type=float, help="stop after seeding this many s")
+    download.add_argument(
+        "--no-sign-process",
+        dest="sign_process",
+        action="store_false",
+        help="sign receipts in the main process (default: a helper process)",
+    )
     seed = commands.add_parser("seed", help="check the data and seed it")
     seed.add_argument("torrent")
     seed.add_argument("path", help="directory holding the torrent's content")
@@ -169,8 +175,14 @@ async def run(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 log=lambda message: logging.getLogger("receipts.peer").warning(message),
             )
+        signer = start_signer() if args.command == "download" and args.sign_process else None
         exchange = Exchange(
-            meta, keypair, realm, box, on_kept=reporter.notify if reporter else lambda: None
+            meta,
+            keypair,
+            realm,
+            box,
+            on_kept=reporter.notify if reporter else lambda: None,
+            signer=signer,
         )
     announcer = Announcer([list(t) for t in meta.trackers]) if meta.trackers else None
     session = Session(
@@ -215,6 +227,8 @@ async def run(args: argparse.Namespace) -> int:
             await loop.run_in_executor(None, reporter.close)
         if box is not None:
             box.close()
+        if exchange is not None and exchange.signer is not None:
+            exchange.signer.shutdown(wait=True, cancel_futures=True)
         storage.close()
     return 0
 
@@ -228,16 +242,31 @@ async def _until_done(
     box: ReceiptBox | None,
 ) -> None:
     announced_complete = session.complete
+    wake = asyncio.Event()
+    session.on_complete = wake.set  # the "complete" record goes out at once
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await asyncio.wait_for(_first(stop, wake), timeout=1.0)
         if session.complete and not announced_complete:
             announced_complete = True
             elapsed = (session.completed_at or 0) - session.started_at
             out.record("complete", seconds=round(elapsed, 3), downloaded=session.downloaded)
+            if wake.is_set():
+                wake.clear()
+                continue
         out.status(session, _summary(session, reporter, box))
         if args.command == "download" and session.complete and _seeded_enough(args, session):
             stop.set()
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Return when one of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _seeded_enough(args: argparse.Namespace, session: Session) -> bool:

@@ -30,6 +30,8 @@ MAX_PROTOCOL_STRIKES = 8
 MAX_HASH_FAILS = 3
 """Pieces failing their check from one peer before disconnecting (and banning) it."""
 WRITE_HIGH = 4 * 1024 * 1024
+REFILL_AT = 16
+"""Block requests are sent once this many can go (fewer, larger writes)."""
 """Bytes buffered for sending before the transport says pause_writing."""
 
 
@@ -51,7 +53,9 @@ class Connection(asyncio.Protocol):
         self.peer_choking = True
         self.peer_interested = False
         self.bits = bytearray(session.meta.piece_count)
+        self.wanted = 0  # pieces the peer has and we lack
         self.seed = False
+        self._refill = False
         self.ext_ids: dict[bytes, int] = {}
         self.reqq = 250
         self.pbts: ext.PeerReceiptInfo | None = None
@@ -100,6 +104,9 @@ class Connection(asyncio.Protocol):
                 self._dispatch(message_id, payload)
                 if self.closed:
                     return
+            if self._refill:  # once per read, not once per block: fewer, larger sends
+                self._refill = False
+                self.fill_requests()
         except wire.ProtocolError as exc:
             self.close(f"protocol error: {exc}")
         except Exception as exc:  # a peer must never crash the process
@@ -148,7 +155,7 @@ class Connection(asyncio.Protocol):
 
     def update_interest(self) -> None:
         """Tell the peer whether it has pieces we want."""
-        want = not self.session.complete and self.session.picker.interesting(self.bits)
+        want = not self.session.complete and self.wanted > 0
         if want != self.am_interested:
             self.am_interested = want
             self.send(wire.simple(wire.INTERESTED if want else wire.NOT_INTERESTED))
@@ -188,6 +195,7 @@ class Connection(asyncio.Protocol):
                 raise wire.ProtocolError("have out of range")
             if not self.bits[index]:
                 self.bits[index] = 1
+                self.wanted += not session.have[index]
                 session.picker.peer_has(index)
                 self._check_seed()
                 self.update_interest()
@@ -196,6 +204,7 @@ class Connection(asyncio.Protocol):
             bits = wire.bytes_to_bits(payload, len(self.bits))
             session.picker.peer_bits(self.bits, -1)
             self.bits = bits
+            self.wanted = sum(b and not h for b, h in zip(bits, session.have, strict=True))
             session.picker.peer_bits(bits, +1)
             self._check_seed()
             self.update_interest()
@@ -304,13 +313,15 @@ class Connection(asyncio.Protocol):
         if download.complete:
             self.downloads.remove(download)
             self.session.piece_complete(self, download)
-        self.fill_requests()
+        self._refill = True
 
     def fill_requests(self) -> None:
         """Keep up to the pipeline depth of block requests in flight to this peer."""
         if self.peer_choking or self.closed or self.session.complete:
             return
         depth = min(self.reqq, self.session.pipeline)
+        if self.inflight and depth - self.inflight < min(REFILL_AT, depth):
+            return  # send requests in batches
         requests = []
         while self.inflight < depth:
             download = next((d for d in self.downloads if d.to_request), None)

@@ -13,6 +13,10 @@ counts strikes. Plain Python, no I/O besides the box.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import hashlib
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +35,23 @@ SEND_AFTER = 1.0
 MAX_SENDS = 3
 
 
+def sign_receipt_bytes(sk: int, data: bytes) -> tuple[bytes, float]:
+    """(signature, seconds spent): runs in the signer process, or inline."""
+    started = time.perf_counter()
+    signature = bls.sign(sk, data)
+    return signature, time.perf_counter() - started
+
+
+def start_signer() -> concurrent.futures.ProcessPoolExecutor:
+    """A one-process pool for signing (pyblst holds the GIL, so a thread would not help),
+    started now and warmed up in the background."""
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    )
+    pool.submit(sign_receipt_bytes, 1, b"warm up")
+    return pool
+
+
 class Peer(Protocol):
     """What the exchange needs of a connection."""
 
@@ -38,6 +59,7 @@ class Peer(Protocol):
     strikes: ext.Strikes
     outbox: list[ext.SignedReceipt]
     outbox_since: float
+    closed: bool
 
     def send_extension(self, payload: bytes) -> None: ...
 
@@ -74,6 +96,7 @@ class Exchange:
         *,
         on_kept: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        signer: concurrent.futures.Executor | None = None,
     ) -> None:
         self.meta = meta
         self.keypair = keypair
@@ -82,6 +105,8 @@ class Exchange:
         self.on_kept = on_kept
         self.clock = clock
         self.counters = Counters()
+        self.signer = signer
+        self._signing: dict[asyncio.Future, bytes] = {}  # future -> uploader key
         self._unacked: dict[bytes, dict[bytes, list]] = {}  # pk -> rid -> [entry, sends]
         self._sent_blocks: dict[tuple[bytes, int], set[int]] = {}
         self._served: set[tuple[bytes, int]] = set()
@@ -113,7 +138,8 @@ class Exchange:
     # --- downloader ----------------------------------------------------------------------------
 
     def piece_received(self, peer: Peer, index: int) -> None:
-        """Piece ``index`` came wholly from ``peer`` and passed its check: sign its receipt."""
+        """Piece ``index`` came wholly from ``peer`` and passed its check: sign its receipt
+        (in the ``signer`` process when there is one, so the event loop keeps moving data)."""
         info = peer.pbts
         if info is None or not info.enabled:
             return
@@ -126,17 +152,40 @@ class Exchange:
             downloader_pk=self.keypair.pk,
             time_bucket=time_bucket(self.clock()),
         ).to_bytes()
-        started = time.perf_counter()
-        entry = ext.SignedReceipt(data, bls.sign(self.keypair.sk, data))
-        self.counters.sign_seconds += time.perf_counter() - started
+        if self.signer is None:
+            self._signed(peer, data, *sign_receipt_bytes(self.keypair.sk, data))
+            return
+        future = asyncio.get_running_loop().run_in_executor(
+            self.signer, sign_receipt_bytes, self.keypair.sk, data
+        )
+        self._signing[future] = info.pk
+        future.add_done_callback(lambda f: self._sign_done(peer, data, f))
+
+    def _sign_done(self, peer: Peer, data: bytes, future: asyncio.Future) -> None:
+        self._signing.pop(future, None)
+        try:
+            signature, seconds = future.result()
+        except Exception:  # the worker died: sign here
+            signature, seconds = sign_receipt_bytes(self.keypair.sk, data)
+        self._signed(peer, data, signature, seconds)
+
+    def _signed(self, peer: Peer, data: bytes, signature: bytes, seconds: float) -> None:
+        assert peer.pbts is not None
+        entry = ext.SignedReceipt(data, signature)
+        self.counters.sign_seconds += seconds
         self.counters.signed += 1
-        rid = Receipt.from_bytes(data).receipt_id
-        self._unacked.setdefault(info.pk, {})[rid] = [entry, 1]
+        rid = hashlib.sha256(data).digest()
+        self._unacked.setdefault(peer.pbts.pk, {})[rid] = [entry, 1]
         if not peer.outbox:
             peer.outbox_since = time.monotonic()
         peer.outbox.append(entry)
-        if len(peer.outbox) >= SEND_AT:
+        if len(peer.outbox) >= SEND_AT or peer.closed:
             self.flush(peer)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for the receipts being signed (before a stop's last flush)."""
+        if self._signing:
+            await asyncio.wait(list(self._signing), timeout=timeout)
 
     def flush(self, peer: Peer, *, force: bool = True) -> None:
         """Send ``peer``'s waiting receipts (``force=False``: only if due)."""
@@ -164,10 +213,11 @@ class Exchange:
         peer.outbox_since = time.monotonic()
 
     def waiting(self, peer: Peer) -> int:
-        """Receipts for ``peer``'s key not sent or not acknowledged yet."""
+        """Receipts for ``peer``'s key being signed, not sent or not acknowledged yet."""
         if peer.pbts is None or not peer.pbts.enabled:
             return 0
-        return len(peer.outbox) + len(self._unacked.get(peer.pbts.pk, {}))
+        signing = sum(1 for pk in self._signing.values() if pk == peer.pbts.pk)
+        return signing + len(peer.outbox) + len(self._unacked.get(peer.pbts.pk, {}))
 
     def _ack(self, peer: Peer, message: ext.AckMessage) -> None:
         waiting = self._unacked.get(peer.pbts.pk if peer.pbts else b"", {})

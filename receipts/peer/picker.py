@@ -83,10 +83,6 @@ class Picker:
         """A peer announced piece ``index`` (``have``)."""
         self.availability[index] += 1
 
-    def interesting(self, bits: bytearray) -> bool:
-        """True when a peer with ``bits`` has a piece we lack."""
-        return any(b and not h for b, h in zip(bits, self.have, strict=True))
-
     def pick(self, bits: bytearray, owner: object) -> PieceDownload | None:
         """A new download for ``owner`` (whose pieces are ``bits``): a wanted piece (rarest of
         the first :data:`SCAN` it has), else an endgame duplicate; None when it has nothing

@@ -97,6 +97,7 @@ class Session:
         self._round = 0
         self._optimistic: Connection | None = None
         self._checks: set[asyncio.Future[Any]] = set()
+        self.on_complete: Callable[[], None] = lambda: None
         self._dial_tasks: set[asyncio.Task[None]] = set()
 
     # --- what connections ask -----------------------------------------------------------------
@@ -163,11 +164,17 @@ class Session:
     def piece_complete(self, conn: Connection, download: PieceDownload) -> None:
         """All blocks of ``download`` came from ``conn``: check and write it in a thread."""
         download.checking = True
-        data = bytes(download.buffer)
+        data = download.buffer
         download.buffer = bytearray()
-        future = asyncio.get_running_loop().run_in_executor(
-            None, self.storage.store_if_valid, download.index, data
-        )
+        loop = asyncio.get_running_loop()
+        if os.environ.get("PBTS_HASH_INLINE"):
+            future = loop.create_future()
+            try:
+                future.set_result(self.storage.store_if_valid(download.index, data))
+            except Exception as exc:
+                future.set_exception(exc)
+        else:
+            future = loop.run_in_executor(None, self.storage.store_if_valid, download.index, data)
         self._checks.add(future)
         future.add_done_callback(lambda f: self._checked(conn, download, f))
 
@@ -196,9 +203,12 @@ class Session:
                 owner.cancel_download(other)
         have = wire.have(download.index)
         for c in self.conns:
-            if not c.bits[download.index]:
+            if c.bits[download.index]:
+                c.wanted -= 1
+                if not c.wanted:
+                    c.update_interest()
+            else:
                 c.send(have)
-            c.update_interest()
         if self.exchange is not None:
             self.exchange.piece_received(conn, download.index)
         if self.picker.missing == 0:
@@ -210,6 +220,7 @@ class Session:
         self.complete = True
         self.completed_at = time.monotonic()
         self.completed.set()
+        self.on_complete()
         self._pending_event = "completed"
         self._announce_now.set()
         for c in list(self.conns):
@@ -249,6 +260,8 @@ class Session:
                 await task
         if self._server is not None:
             self._server.close()
+        if self.exchange is not None:
+            await self.exchange.drain()
         for c in list(self.conns):
             if self.exchange is not None:
                 self.exchange.flush(c)

@@ -45,9 +45,13 @@ class Storage:
         self._starts = [start for start, _, _ in self._layout]
         self._fds: dict[int, int] = {}
         self._writable = create
+        self._fresh: set[int] = set()  # real files created empty just now: nothing to check
         if create:
+            for i, entry in enumerate(self._real):
+                if self._prepare(entry):
+                    self._fresh.add(i)
             for entry in meta.files:
-                if not entry.padding:
+                if not entry.padding and not entry.length:
                     self._prepare(entry)
 
     def path_of(self, entry: FileEntry) -> Path:
@@ -56,7 +60,9 @@ class Storage:
             return self.root.joinpath(self.meta.name, *entry.path)
         return self.root / self.meta.name
 
-    def _prepare(self, entry: FileEntry) -> None:
+    def _prepare(self, entry: FileEntry) -> bool:
+        """Create ``entry`` (sparse, full length) if missing or short; True when it was empty
+        (its pieces cannot be on disk: recheck skips them)."""
         path = self.path_of(entry)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -64,10 +70,12 @@ class Storage:
         except OSError as exc:
             raise StorageError(exc.errno, f"cannot create {path}: {exc.strerror}") from None
         try:
-            if os.fstat(fd).st_size < entry.length:
+            size = os.fstat(fd).st_size
+            if size < entry.length:
                 os.ftruncate(fd, entry.length)
         finally:
             os.close(fd)
+        return size == 0
 
     def _fd(self, i: int) -> int | None:
         """The descriptor of real file ``i``; None when it does not exist (seeding)."""
@@ -154,6 +162,10 @@ class Storage:
         have = bytearray(self.meta.piece_count)
         for index in range(self.meta.piece_count):
             size = self.meta.piece_size(index)
+            if self._fresh and self._touches_fresh(index * self.meta.piece_length, size):
+                if progress is not None:
+                    progress(index)
+                continue
             digest = hashlib.sha1()
             offset = index * self.meta.piece_length
             ok = True
@@ -166,7 +178,11 @@ class Storage:
             have[index] = ok and digest.digest() == self.meta.hashes[index]
             if progress is not None:
                 progress(index)
+        self._fresh.clear()  # written to from now on
         return have
+
+    def _touches_fresh(self, offset: int, length: int) -> bool:
+        return any(i in self._fresh for i, _, _, _ in self._spans(offset, length))
 
     def sync(self) -> None:
         """fsync every open file."""
