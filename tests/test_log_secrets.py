@@ -241,3 +241,17 @@ def test_gunicorn_logs_no_secret(site, tmp_path):
     output = _serve_and_grep(command, env, tmp_path, base, created)
     assert f"/announce/{MASK}?info_hash=" in output  # gunicorn's access log, masked
     assert f"Not Found: /announce/{MASK}/extra" in output  # Django's log in the worker
+
+
+def test_the_celery_worker_masks_its_handlers():
+    from pbts_site.celery import mask_secrets_in_worker_logs
+
+    stream = io.StringIO()
+    logger = logging.getLogger("pbts.test.celery")
+    logger.addHandler(logging.StreamHandler(stream))
+    logger.propagate = False
+    mask_secrets_in_worker_logs(logger)
+    mask_secrets_in_worker_logs(logger)  # idempotent
+    logger.warning("task failed for /announce/%s", PASSKEY)
+    assert stream.getvalue() == f"task failed for /announce/{MASK}\n"
+    assert len(logger.handlers[0].filters) == 1
