@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "axes",
     "core",
     "tracker",
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -251,6 +254,22 @@ PBTS_DESCRIPTION_MAX_CHARS = env.int("PBTS_DESCRIPTION_MAX_CHARS", default=20_00
 PBTS_REMOTE_IMAGES = env.str("PBTS_REMOTE_IMAGES", default="refuse")
 if PBTS_REMOTE_IMAGES not in ("refuse", "allow"):
     raise ImproperlyConfigured('PBTS_REMOTE_IMAGES must be "refuse" or "allow".')
+# Content-Security-Policy on every response (django-csp): scripts, styles and images from this
+# site only (images also as data: URLs, which the admin's and Swagger UI's stylesheets use, and
+# from any http(s) site with PBTS_REMOTE_IMAGES=allow); no plugins, no <base>, forms post here
+# only, no page may be framed. No inline script or style anywhere (templates/drf_spectacular/).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", *(["http:", "https:"] if PBTS_REMOTE_IMAGES == "allow" else [])],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 PBTS_UPLOADS_NEED_APPROVAL = env.bool("PBTS_UPLOADS_NEED_APPROVAL", default=False)
 PBTS_INVITE_DAYS = env.int("PBTS_INVITE_DAYS", default=7)
 PBTS_NEW_MEMBER_INVITES = env.int("PBTS_NEW_MEMBER_INVITES", default=0)

@@ -13,7 +13,7 @@ from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from tracker import authcache, metainfo
 from tracker.markup import render_markdown
-from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
+from tracker.models import Category, Member, SitePage, Torrent, TorrentFile, TorrentStatus
 from tracker.selectors import member_announce_url, member_udp_announce_url, torrent_visible
 
 NAME_MAX_LENGTH = Torrent._meta.get_field("name").max_length or 255
@@ -348,3 +348,21 @@ def torrent_update(
 
 def _audit_values(values: dict[str, object]) -> dict[str, object]:
     return {f: (v.slug if isinstance(v, Category) else v) for f, v in values.items()}
+
+
+def rendered_markup_refresh() -> tuple[int, int]:
+    """Render every torrent description and site page again with the current settings
+    (``PBTS_REMOTE_IMAGES``, ``PBTS_BASE_URL``; they are applied when text is saved) and
+    store the HTML that changed. Not audited: no member-visible text changes, only its
+    rendering. Returns ``(torrents, site pages)`` updated. ``manage.py rerender_markdown``."""
+    torrents = pages = 0
+    rows = Torrent.objects.only("pk", "description", "description_html").order_by("pk")
+    for torrent in rows.iterator(chunk_size=500):
+        html = render_markdown(torrent.description)
+        if html != torrent.description_html:
+            torrents += Torrent.objects.filter(pk=torrent.pk).update(description_html=html)
+    for page in SitePage.objects.only("pk", "body", "body_html").order_by("pk"):
+        html = render_markdown(page.body)
+        if html != page.body_html:
+            pages += SitePage.objects.filter(pk=page.pk).update(body_html=html)
+    return torrents, pages

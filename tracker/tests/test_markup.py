@@ -4,6 +4,7 @@ length cap in the service, the form and the API, and no remote image fetched by 
 from __future__ import annotations
 
 import importlib
+import io
 import time
 
 import pytest
@@ -274,3 +275,17 @@ def test_remote_images_allowed_by_the_setting(member, settings):
     settings.PBTS_REMOTE_IMAGES = "allow"
     torrent = upload_torrent(member, description=f"![cover]({REMOTE})")
     assert torrent.description_html == f'<p><img src="{REMOTE}" alt="cover"></p>'
+
+
+def test_rerender_command_applies_a_changed_image_setting(member, settings):
+    torrent = upload_torrent(member, description=f"![cover]({REMOTE})")
+    page = SitePage.objects.create(slug="faq", title="FAQ", body=f"![x]({REMOTE})")
+    assert "<img" not in torrent.description_html + page.body_html
+    settings.PBTS_REMOTE_IMAGES = "allow"
+    out = io.StringIO()
+    call_command("rerender_markdown", stdout=out)
+    assert "1 torrent description(s), 1 page(s)" in out.getvalue()
+    assert Torrent.objects.get(pk=torrent.pk).description_html.startswith(f'<p><img src="{REMOTE}"')
+    assert SitePage.objects.get(pk=page.pk).body_html.startswith(f'<p><img src="{REMOTE}"')
+    call_command("rerender_markdown", stdout=out)
+    assert "0 torrent description(s), 0 page(s)" in out.getvalue()
