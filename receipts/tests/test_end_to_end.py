@@ -64,7 +64,9 @@ def test_two_members_keys_receipts_reports_worker_credit(
     assert client.register(site, seeder_token, seeder_key, timeout=60)[0] == 201
     assert client.register(site, leecher_token, leecher_key, timeout=60)[0] == 201
 
-    # The leecher joins the swarm and downloads; the statistics flush records it.
+    # The seeder seeds; the leecher joins the swarm and downloads; the statistics flush
+    # records both (a receipt needs both in the swarm at its time).
+    assert b"failure reason" not in announce(site, seeder, torrent, left=0)
     assert b"failure reason" not in announce(site, leecher, torrent)
     announce(site, leecher, torrent, downloaded=TORRENT_SIZE, left=0, event="completed")
     assert announce_runtime.flush_now()
