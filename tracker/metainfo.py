@@ -43,9 +43,10 @@ from fastbencode import bdecode, bencode
 MIN_PIECE_LENGTH = 16 * 1024
 """Smallest piece length accepted, in bytes (16 KiB, the BEP 52 minimum and what clients make)."""
 
-MAX_PIECE_LENGTH = 1024**3
-"""Largest piece length accepted, in bytes (1 GiB). Clients make at most a few hundred MiB;
-the cap also keeps the value inside a 32-bit database column."""
+MAX_PIECE_LENGTH = 64 * 1024**2
+"""Largest piece length accepted, in bytes (64 MiB): what clients make (mktorrent, libtorrent
+and qBittorrent stop at 16-64 MiB). Larger pieces only serve to mint credit: one receipt
+credits a whole piece (issue 13: a fake torrent of 1 GiB pieces)."""
 
 MAX_PATH_DEPTH = 64
 """Most path components accepted for one file of a multi-file torrent."""
@@ -237,7 +238,7 @@ def _build(data: dict[bytes, Any], *, max_files: int = DEFAULT_MAX_FILES) -> Met
         or piece_length & (piece_length - 1)
     ):
         raise MetainfoError(
-            "The torrent's piece length must be a power of two from 16 KiB to 1 GiB."
+            "The torrent's piece length must be a power of two from 16 KiB to 64 MiB."
         )
 
     pieces = info.get(b"pieces")

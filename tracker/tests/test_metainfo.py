@@ -139,9 +139,21 @@ def test_bad_name_is_refused(name):
     assert "name" in _error(_with_info(name=name))
 
 
-@pytest.mark.parametrize("piece_length", [None, 0, -16384, b"16384", 16383, 8192, 24576, 2**31])
+@pytest.mark.parametrize(
+    "piece_length", [None, 0, -16384, b"16384", 16383, 8192, 24576, 2**27, 2**30, 2**31]
+)
 def test_bad_piece_length_is_refused(piece_length):
+    # 128 MiB and 1 GiB pieces are refused: clients make 16 KiB to 64 MiB, and one receipt
+    # credits a whole piece (issue 13: a fake torrent of 1 GiB pieces minted credit).
     assert "piece length" in _error(_with_info(piece_length=piece_length))
+
+
+@pytest.mark.parametrize("piece_length", [2**14, 2**20, 2**26])
+def test_piece_lengths_clients_make_are_accepted(piece_length):
+    parsed = parse(
+        make_torrent_bytes(size=3 * piece_length, piece_length=piece_length), max_bytes=MAX
+    )
+    assert parsed.piece_length == piece_length
 
 
 @pytest.mark.parametrize("length", [-1, b"100", [1], None])
