@@ -11,7 +11,7 @@ keys (registered with the receipts client) and the torrent are made fresh every 
 
 Each round: libtorrent seeds, libtorrent leeches (Debian's python3-libtorrent, the drivers of
 tracker/tests/realclients.py); then a PBTS seeder (``python -m receipts.peer seed``, reporting
-every 256 receipts) and a PBTS leecher (``download --seed-ratio 0``). A time is from starting
+every 256 receipts, its default) and a PBTS leecher (``download --seed-ratio 0``). A time is from starting
 the leecher's process to seeing it complete (same 0.1 s polling for both). Printed: both times,
 their ratio (target: PBTS at most 2x), receipts signed and the leecher's signing rate, the
 seeder's checks per second, and the site's verification: receipts verified, and verified per
@@ -25,6 +25,8 @@ import argparse
 import hashlib
 import os
 import secrets
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -165,9 +167,13 @@ class Site:
         ]
 
 
-def timed(seed, leech, started_seed: bool = False) -> float:
+def timed(seed, leech) -> float:
+    """Seconds from starting the leecher to seeing it complete (the seeder seeding first;
+    dirty pages of earlier runs written back before, so no run pays for another's)."""
     seed.start()
     seed.wait_seeding(timeout=TIMEOUT)
+    os.sync()
+    time.sleep(0.5)
     began = time.monotonic()
     leech.start()
     leech.wait_complete(timeout=TIMEOUT)
@@ -239,7 +245,7 @@ def pbts_round(site: Site, torrent, source: Path, work: Path, url: str) -> dict:
         command="seed",
         torrent=site.member_torrent(torrent, seeder, work / "pbts-seed.torrent"),
         workdir=work / "pbts-seed",
-        extra=["--key", str(keys["seed"]), "--site", url, "--report-seconds", "5"],
+        extra=["--key", str(keys["seed"]), "--site", url],
         token=seed_token,
     )
     seed.download_dir.mkdir()
@@ -322,30 +328,43 @@ def main() -> int:
             uploader, _ = site.member("uploader")
             torrent = site.torrent(uploader, make_torrent(source, args.piece_kib * 1024))
             print(f"torrent: {args.size_mib} MiB, {args.piece_kib} KiB pieces, site {url}")
+            times: dict[str, list[float]] = {"lt": [], "pb": [], "plain": []}
             for round_no in range(1, args.rounds + 1):
-                lt_dir = work / f"lt{round_no}"
-                pb_dir = work / f"pb{round_no}"
-                lt_dir.mkdir()
-                pb_dir.mkdir()
-                lt = libtorrent_round(site, torrent, source, lt_dir)
-                pb = pbts_round(site, torrent, source, pb_dir, url)
-                report(round_no, size, lt, pb)
+                print(f"round {round_no}: load average {os.getloadavg()[0]:.2f}")
+                dirs = {k: work / f"{k}{round_no}" for k in times}
+                for path in dirs.values():
+                    path.mkdir()
+                # Alternate the order, so neither client always runs on a warmer machine.
+                order = ["lt", "pb"] if round_no % 2 else ["pb", "lt"]
+                for kind in order:
+                    if kind == "lt":
+                        times["lt"].append(libtorrent_round(site, torrent, source, dirs["lt"]))
+                    else:
+                        pb = pbts_round(site, torrent, source, dirs["pb"], url)
+                        times["pb"].append(pb["seconds"])
+                    shutil.rmtree(dirs[kind])
+                report(size, times["lt"][-1], pb)
                 if args.plain:
-                    plain_dir = work / f"plain{round_no}"
-                    plain_dir.mkdir()
-                    plain = plain_round(site, torrent, source, plain_dir)
-                    print(f"  PBTS->PBTS without receipts: {plain:.2f} s")
+                    times["plain"].append(plain_round(site, torrent, source, dirs["plain"]))
+                    shutil.rmtree(dirs["plain"])
+                    print(f"  PBTS->PBTS without receipts: {times['plain'][-1]:.2f} s")
+            lt_m, pb_m = statistics.median(times["lt"]), statistics.median(times["pb"])
+            print(
+                f"median of {args.rounds}: libtorrent {lt_m:.2f} s, PBTS {pb_m:.2f} s,"
+                f" ratio {pb_m / lt_m:.2f}; per round "
+                + ", ".join(f"{p / lt:.2f}" for p, lt in zip(times["pb"], times["lt"], strict=True))
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
     return 0
 
 
-def report(round_no: int, size: int, lt: float, pb: dict) -> None:
+def report(size: int, lt: float, pb: dict) -> None:
     mib = size / (1024 * 1024)
     site = pb["site"]
     print(
-        f"round {round_no}: libtorrent->libtorrent {lt:.2f} s ({mib / lt:.0f} MiB/s);"
+        f"  libtorrent->libtorrent {lt:.2f} s ({mib / lt:.0f} MiB/s);"
         f" PBTS->PBTS {pb['seconds']:.2f} s ({mib / pb['seconds']:.0f} MiB/s);"
         f" ratio {pb['seconds'] / lt:.2f} (target <= 2)"
     )

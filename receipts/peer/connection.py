@@ -43,6 +43,7 @@ class Connection(asyncio.Protocol):
         self.outgoing = outgoing
         self.address = address
         self.transport: asyncio.Transport | None = None
+        self.lost: asyncio.Future[None] | None = None  # done once the socket is closed
         self.reader = wire.FrameReader()
         self._head = b""
         self.peer_id = b""
@@ -81,6 +82,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.lost = asyncio.get_running_loop().create_future()
         transport.set_write_buffer_limits(high=WRITE_HIGH)
         if not self.outgoing:
             peer = transport.get_extra_info("peername")
@@ -115,6 +117,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
         self.session.detach(self)
 
     def pause_writing(self) -> None:

@@ -30,8 +30,8 @@ from receipts.peer.metainfo import Metainfo
 from receipts.peer.receipts_box import ReceiptBox
 from receipts.peer.wire import BLOCK_SIZE
 
-SEND_AT = 8
-SEND_AFTER = 1.0
+SEND_AT = 32
+SEND_AFTER = 2.0
 MAX_SENDS = 3
 
 

@@ -249,9 +249,10 @@ class Session:
         if self.announcer is not None:
             self._tasks.append(asyncio.create_task(self._announce_loop()))
 
-    async def stop(self, *, announce_timeout: float = 5.0) -> None:
-        """Stop: close the listener and every connection (sending waiting receipts first),
-        wait for pieces being checked, and announce ``stopped``."""
+    async def stop(self, *, announce_timeout: float = 5.0, ack_timeout: float = 5.0) -> None:
+        """Stop: close the listener; finish the pieces being checked and the receipts being
+        signed, send them and wait (up to ``ack_timeout`` s) for their ACKs; close every
+        connection once its buffer is sent; announce ``stopped``."""
         tasks = self._tasks + list(self._dial_tasks)
         for task in tasks:
             task.cancel()
@@ -260,14 +261,23 @@ class Session:
                 await task
         if self._server is not None:
             self._server.close()
-        if self.exchange is not None:
-            await self.exchange.drain()
-        for c in list(self.conns):
-            if self.exchange is not None:
-                self.exchange.flush(c)
-            c.close()
-        if self._checks:
+        if self._checks:  # a piece that passes now still gets its receipt
             await asyncio.wait(list(self._checks), timeout=30)
+        exchange = self.exchange
+        if exchange is not None:
+            await exchange.drain()
+            for c in self.conns:
+                exchange.flush(c)
+            deadline = time.monotonic() + ack_timeout
+            while time.monotonic() < deadline and any(exchange.waiting(c) for c in self.conns):
+                await asyncio.sleep(0.05)
+        conns = list(self.conns)
+        for c in conns:
+            c.close()
+        # Closing flushes what is buffered; the loop must live until that is done.
+        lost = [c.lost for c in conns if c.lost is not None]
+        if lost:
+            await asyncio.wait(lost, timeout=ack_timeout)
         if self.announcer is not None:
             try:
                 if self._pending_event == "completed":
