@@ -9,14 +9,16 @@ port (the embedded defaults otherwise: in-process peer store and statistics flus
 Celery eager, so each report is verified in the web process right after it commits). Members,
 keys (registered with the receipts client) and the torrent are made fresh every run.
 
-Each round: libtorrent seeds, libtorrent leeches (Debian's python3-libtorrent, the drivers of
-tracker/tests/realclients.py); then a PBTS seeder (``python -m receipts.peer seed``, reporting
-every 256 receipts, its default) and a PBTS leecher (``download --seed-ratio 0``). A time is from starting
-the leecher's process to seeing it complete (same 0.1 s polling for both). Printed: both times,
-their ratio (target: PBTS at most 2x), receipts signed and the leecher's signing rate, the
-seeder's checks per second, and the site's verification: receipts verified, and verified per
-second from the first report's arrival to the last receipt's verification. Not run by the
-test suite.
+Each round (the two orders alternate): libtorrent seeds, libtorrent leeches (Debian's
+python3-libtorrent, the drivers of tracker/tests/realclients.py); a PBTS seeder (``python -m
+receipts.peer seed``, reporting every 256 receipts, its default) and a PBTS leecher
+(``download --seed-ratio 0``); with ``--plain``, PBTS without keys (no receipts). A time is from
+starting the leecher's process to seeing it complete (0.1 s polling for both), after ``sync``.
+Printed per round: both times, their ratio (target: PBTS at most 2x), receipts signed and the
+leecher's signing rate, the seeder's checks per second, and the site's verification: receipts
+verified, and verified per second from the first report's arrival to the last receipt's
+verification; then the medians. The machine's load average is printed before each round: other
+work on the machine moves these figures a lot. Not run by the test suite.
 """
 
 from __future__ import annotations
