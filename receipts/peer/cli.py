@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -96,11 +97,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # The signing process is forked first, while this process has one thread (docs: fork).
+    signer = None
+    if args.command == "download" and args.key and args.sign_process:
+        signer = start_signer()
     try:
-        return asyncio.run(run_report(args) if args.command == "report" else run(args))
+        if args.command == "report":
+            return asyncio.run(run_report(args))
+        return asyncio.run(run(args, signer))
     except Fatal as exc:
         print(json.dumps({"kind": "error", "message": str(exc)}), flush=True)
         return 1
+    finally:
+        if signer is not None:
+            signer.shutdown(wait=True, cancel_futures=True)
 
 
 def _identity(args: argparse.Namespace) -> tuple[Any, bytes, str, int]:
@@ -139,8 +149,8 @@ def _identity(args: argparse.Namespace) -> tuple[Any, bytes, str, int]:
     return keypair, realm, token, limit
 
 
-async def run(args: argparse.Namespace) -> int:
-    """download or seed until done or signalled."""
+async def run(args: argparse.Namespace, signer: concurrent.futures.Executor | None = None) -> int:
+    """download or seed until done or signalled; ``signer``: the process that signs."""
     try:
         meta = load(args.torrent)
     except MetainfoError as exc:
@@ -175,7 +185,6 @@ async def run(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 log=lambda message: logging.getLogger("receipts.peer").warning(message),
             )
-        signer = start_signer() if args.command == "download" and args.sign_process else None
         exchange = Exchange(
             meta,
             keypair,
@@ -227,8 +236,6 @@ async def run(args: argparse.Namespace) -> int:
             await loop.run_in_executor(None, reporter.close)
         if box is not None:
             box.close()
-        if exchange is not None and exchange.signer is not None:
-            exchange.signer.shutdown(wait=True, cancel_futures=True)
         storage.close()
     return 0
 
