@@ -23,8 +23,6 @@ import fastbencode
 
 EVENTS_UDP = {"": 0, "completed": 1, "started": 2, "stopped": 3}
 UDP_PROTOCOL_ID = 0x41727101980
-UDP_CONNECTION_TTL = 60.0
-"""A BEP 15 connection id is valid for one minute."""
 MAX_REPLY = 1 << 20
 USER_AGENT = "PBTS-peer/0.1"
 
@@ -177,11 +175,9 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 @dataclass
 class UdpTracker:
-    """One ``udp://host:port/path`` tracker with its cached connection id."""
+    """One ``udp://host:port/path`` tracker."""
 
     url: str
-    connection_id: int | None = None
-    connected_at: float = 0.0
     tries: int = 3
     first_timeout: float = 2.0
 
@@ -201,19 +197,19 @@ class UdpTracker:
         v6 = infos[0][0] == socket.AF_INET6
         deadline = time.monotonic() + timeout
         try:
-            if self.connection_id is None or time.monotonic() - self.connected_at > 50:
-                tid = random.getrandbits(31)
-                reply = await self._exchange(
-                    transport, proto, struct.pack(">QII", UDP_PROTOCOL_ID, 0, tid), tid, deadline
-                )
-                if len(reply) < 16 or reply[:4] != b"\0\0\0\0":
-                    raise TrackerError("bad UDP connect reply")
-                self.connection_id = struct.unpack_from(">Q", reply, 8)[0]
-                self.connected_at = time.monotonic()
+            # A connection id is bound to our address and port (BEP 15): each announce uses a
+            # new socket, so it connects first.
+            tid = random.getrandbits(31)
+            reply = await self._exchange(
+                transport, proto, struct.pack(">QII", UDP_PROTOCOL_ID, 0, tid), tid, deadline
+            )
+            if len(reply) < 16 or reply[:4] != b"\0\0\0\0":
+                raise TrackerError("bad UDP connect reply")
+            connection_id = struct.unpack_from(">Q", reply, 8)[0]
             tid = random.getrandbits(31)
             packet = struct.pack(
                 ">QII20s20sQQQIIIiH",
-                self.connection_id,
+                connection_id,
                 1,
                 tid,
                 p.info_hash,
@@ -264,7 +260,6 @@ class UdpTracker:
             if time.monotonic() >= deadline:
                 break
             wait *= 2
-        self.connection_id = None
         raise TrackerError(f"no answer from {urllib.parse.urlsplit(self.url).netloc}")
 
 

@@ -126,8 +126,17 @@ class PbtsPeer(ClientProcess):
     peer_id_prefix = "-PB0"
     stop_signal = signal.SIGTERM
 
-    def __init__(self, *, command: str, extra: list[str], token: str = "", **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        command: str,
+        extra: list[str],
+        token: str = "",
+        stop_signal: signal.Signals = signal.SIGTERM,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
+        self.stop_signal = stop_signal
         self.subcommand = command
         self.extra = extra
         self.token = token

@@ -12,6 +12,7 @@ seeding to it: plain BitTorrent, no receipts).
 from __future__ import annotations
 
 import random
+import signal
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,15 @@ from tracker.models import ClientPrefix, Member, Torrent, TorrentHistory
 from tracker.services.members import member_api_token
 from tracker.services.torrents import torrent_download, torrent_upload
 from tracker.tests.factories import MemberFactory
-from tracker.tests.realclients import LibtorrentClient, sha256_file, stop_all, wait_until
+from tracker.tests.realclients import (
+    LibtorrentClient,
+    only_tracker_urls,
+    sha256_file,
+    stop_all,
+    wait_until,
+)
 from tracker.tests.test_realclients import AnnounceRecorder
+from tracker.tests.trackerd_helpers import running_trackerd
 
 try:  # the announce runtime's module (renamed from tracker.tracking)
     from tracker import announce_runtime as runtime_module
@@ -223,6 +231,7 @@ def test_standard_clients_work_with_the_pbts_peer(site: Site, launch, tmp_path: 
             workdir=workdir(tmp_path, "seeder"),
             extra=options,
             token=token,
+            stop_signal=signal.SIGINT,
         )
         leech = LibtorrentClient(torrent=leech_file, workdir=workdir(tmp_path, "leecher"))
     else:
@@ -233,6 +242,7 @@ def test_standard_clients_work_with_the_pbts_peer(site: Site, launch, tmp_path: 
             workdir=workdir(tmp_path, "leecher"),
             extra=options,
             token=token,
+            stop_signal=signal.SIGINT,
         )
     seed.download_dir.mkdir(exist_ok=True)
     write_files(seed.download_dir, "mixed", files, single=False)
@@ -248,6 +258,7 @@ def test_standard_clients_work_with_the_pbts_peer(site: Site, launch, tmp_path: 
     stop_all([leech, seed])
     final = pbts.last("exit")
     context = f"{site.announces.dump()}\n{pbts.describe()}"
+    assert final["reason"] == "SIGINT", context  # Ctrl-C: the same clean stop
     assert final["receipts_signed"] == 0 and final["receipts_received"] == 0, context
     assert final["strikes"] == {}, context
     if pbts_role == "seeder":
@@ -261,3 +272,54 @@ def sha256_file_bytes(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def udp_site(site: Site, settings):
+    """The live site (receipts API) plus trackerd's UDP tracker in a thread: the .torrent
+    files of this test list only ``udp://127.0.0.1:PORT/announce/<passkey>``."""
+    with running_trackerd(udp=True, udp_hosts=("127.0.0.1",)) as daemon:
+        settings.PBTS_UDP_PORT = daemon.udp_port
+        settings.PBTS_UDP_ANNOUNCE_URL = f"udp://127.0.0.1:{daemon.udp_port}"
+        yield site
+
+
+def test_pbts_peers_find_each_other_through_the_udp_tracker_only(
+    udp_site: Site, launch, tmp_path: Path
+):
+    """BEP 15 announces with the passkey path as BEP 41 URL data, true counters: the swarm
+    forms over UDP alone, and the final announces credit exactly the bytes moved."""
+    seeder, leecher = MemberFactory(), MemberFactory()
+    files = content(41)
+    torrent = torrent_upload(
+        uploader=seeder, data=make_torrent(files, name="udp", piece_length=PIECE)
+    )
+    paths = {}
+    for role, member in (("seeder", seeder), ("leecher", leecher)):
+        paths[role] = tmp_path / f"{role}.torrent"
+        served = torrent_download(torrent=torrent, member=member)
+        paths[role].write_bytes(only_tracker_urls(served, scheme="udp"))
+        assert metainfo.load(paths[role]).trackers[0][0].startswith("udp://127.0.0.1:")
+    seed = PbtsPeer(
+        command="seed", torrent=paths["seeder"], workdir=workdir(tmp_path, "seeder"), extra=[]
+    )
+    write_files(seed.download_dir, "udp", files, single=False)
+    launch(seed)
+    seed.wait_seeding(timeout=60)
+    leech = PbtsPeer(
+        command="download",
+        torrent=paths["leecher"],
+        workdir=workdir(tmp_path, "leecher"),
+        extra=["--seed-ratio", "0"],
+    )
+    launch(leech)
+    done = leech.wait_exit(timeout=TIMEOUT)
+    assert done["downloaded"] == SIZE and done["tracker_error"] == "", leech.describe()
+    for path, data in files:
+        assert (leech.download_dir / "udp" / path).read_bytes() == data
+    seed.stop()
+    assert seed.last("exit")["uploaded"] == SIZE, seed.describe()
+    assert runtime_module.flush_now()
+    assert Ledger.objects.get(member=seeder).uploaded == SIZE
+    assert Ledger.objects.get(member=leecher).downloaded == SIZE
+    assert TorrentHistory.objects.get(member=leecher, torrent=torrent).completed_at is not None
