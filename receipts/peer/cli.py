@@ -144,9 +144,28 @@ def _identity(args: argparse.Namespace) -> tuple[Any, bytes, str, int]:
             limit = int(config.get("max_receipts_per_report", limit))
         except (ClientError, KeyError, TypeError, ValueError) as exc:
             raise Fatal(f"cannot get the realm from {args.site}: {exc}") from None
+        _check_registered(args, token, keypair.pk_b64)
     else:
         raise Fatal("--key needs --site (or --realm)")
     return keypair, realm, token, limit
+
+
+def _check_registered(args: argparse.Namespace, token: str, pk_b64: str) -> None:
+    """Warn (not fail) when the key is not the member's active key at the site: receipts
+    it signs or is named in would be refused there."""
+    try:
+        _, keys = request_json(
+            "GET", f"{args.site.rstrip('/')}/api/v1/keys/", token=token, timeout=args.timeout
+        )
+        active = {k.get("public_key") for k in keys if isinstance(k, dict) and k.get("is_active")}
+    except (ClientError, TypeError, AttributeError):
+        return
+    if pk_b64 not in active:
+        message = (
+            "this key is not your active key at the site: register it with"
+            " python -m receipts.client register (receipts would be refused)"
+        )
+        print(json.dumps({"kind": "warning", "message": message}), flush=True)
 
 
 async def run(args: argparse.Namespace, signer: concurrent.futures.Executor | None = None) -> int:

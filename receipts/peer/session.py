@@ -34,6 +34,9 @@ DIAL_TIMEOUT = 10.0
 SNUB_SECONDS = 60.0
 """A peer with requests in flight that sends no block for this long is disconnected."""
 KEEPALIVE_SECONDS = 60.0
+LONELY_SECONDS = 60.0
+"""A leecher the tracker gave no peer announces again after this long (or the tracker's
+``min interval``), not after the full interval."""
 RETRY_SECONDS = 30.0
 """A peer address that failed is not dialled again for this long."""
 
@@ -321,6 +324,9 @@ class Session:
                 self.tracker_peers = len(result.peers)
                 self.add_peers(result.peers)
                 interval = float(max(result.interval, result.min_interval, 1))
+                if not self.complete and not self.conns and not result.peers:
+                    # Nobody to download from yet: ask again as soon as the tracker allows.
+                    interval = float(max(result.min_interval, LONELY_SECONDS))
             self._announce_now.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._announce_now.wait(), timeout=interval)

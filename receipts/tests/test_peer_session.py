@@ -18,9 +18,10 @@ import pytest
 from receipts import bls
 from receipts.client.keyfile import KeyPair
 from receipts.format import Receipt, realm_id
-from receipts.peer import metainfo, tracker_client
+from receipts.peer import metainfo, tracker_client, wire
 from receipts.peer.cli import Output
 from receipts.peer.exchange import Exchange
+from receipts.peer.picker import Picker
 from receipts.peer.receipts_box import ReceiptBox
 from receipts.peer.session import Session
 from receipts.peer.storage import Storage
@@ -130,6 +131,25 @@ def test_two_seeders_every_piece_has_one_receipt_naming_its_sender(tmp_path: Pat
     assert leecher.exchange.counters.signed == meta.piece_count
     for box in (*boxes, leech_box):
         box.close()
+
+
+def test_endgame_duplicates_whole_pieces_and_the_first_copy_wins():
+    have = bytearray(3)
+    picker = Picker(have, lambda index: 2 * wire.BLOCK_SIZE)
+    everything = bytearray([1, 1, 1])
+    a, b = object(), object()
+    picker.peer_bits(everything, +1)
+    picker.peer_bits(everything, +1)
+    first = [picker.pick(everything, a) for _ in range(3)]
+    assert sorted(d.index for d in first) == [0, 1, 2]
+    assert picker.pick(everything, a) is None  # a has every piece already
+    dup = picker.pick(everything, b)  # endgame: b downloads a piece a is downloading, whole
+    assert dup is not None and dup.owner is b and dup.received == 0
+    assert list(dup.to_request) == [0, wire.BLOCK_SIZE]  # every block, from b
+    others = picker.completed(dup)
+    assert [d.owner for d in others] == [a] and have[dup.index] == 1
+    picker.drop(first[0] if first[0].index != dup.index else first[1])
+    assert picker.missing == 2
 
 
 def test_choking_keeps_the_slots_and_rotates_one(tmp_path: Path):

@@ -11,9 +11,12 @@ seeding to it: plain BitTorrent, no receipts).
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from receipts import client
 from receipts.models import Receipt
 from receipts.peer import metainfo
 from receipts.services.verify import receipt_batch_verify
-from receipts.tests.peer_helpers import PbtsPeer, make_torrent, write_files
+from receipts.tests.peer_helpers import PbtsPeer, make_torrent, peer_environment, write_files
 from reputation.models import Ledger
 from tracker import announce_views
 from tracker.models import ClientPrefix, Member, Torrent, TorrentHistory
@@ -323,3 +326,25 @@ def test_pbts_peers_find_each_other_through_the_udp_tracker_only(
     assert Ledger.objects.get(member=seeder).uploaded == SIZE
     assert Ledger.objects.get(member=leecher).downloaded == SIZE
     assert TorrentHistory.objects.get(member=leecher, torrent=torrent).completed_at is not None
+
+
+def test_report_command_and_the_unregistered_key_warning(site: Site, tmp_path: Path):
+    member = MemberFactory()
+    token = member_api_token(member)
+    key = tmp_path / "me.key"
+    client.create_key_file(key)
+    env = peer_environment(tmp_path)
+    env["PBTS_TOKEN"] = token
+    command = [sys.executable, "-m", "receipts.peer", "report", "--key", str(key)]
+    command += ["--site", site.url, "--box", str(tmp_path / "box.sqlite3")]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0, result.stderr
+    assert lines[0]["kind"] == "warning" and "not your active key" in lines[0]["message"]
+    assert lines[-1]["kind"] == "report" and lines[-1]["all_reported"]
+    assert client.register(site.url, token, client.load_key_file(key), timeout=60)[0] == 201
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert [json.loads(line)["kind"] for line in result.stdout.splitlines()] == ["report"]
+    env.pop("PBTS_TOKEN")
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "PBTS_TOKEN" in json.loads(result.stdout)["message"]
