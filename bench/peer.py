@@ -11,7 +11,7 @@ keys (registered with the receipts client) and the torrent are made fresh every 
 
 Each round (the two orders alternate): libtorrent seeds, libtorrent leeches (Debian's
 python3-libtorrent, the drivers of tracker/tests/realclients.py); a PBTS seeder (``python -m
-receipts.peer seed``, reporting every 256 receipts, its default) and a PBTS leecher
+receipts.peer seed``, reporting every 1024 receipts or 60 s, its default) and a PBTS leecher
 (``download --seed-ratio 0``); with ``--plain``, PBTS without keys (no receipts). A time is from
 starting the leecher's process to seeing it complete (0.1 s polling for both), after ``sync``.
 Printed per round: both times, their ratio (target: PBTS at most 2x), receipts signed and the

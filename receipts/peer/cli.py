@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--max-peers", type=int, default=50)
         sub.add_argument("--upload-slots", type=int, default=8)
         sub.add_argument("--pipeline", type=int, default=256, help="requests in flight per peer")
-        sub.add_argument("--report-every", type=int, default=256, help="receipts per report")
+        sub.add_argument(
+            "--report-every", type=int, default=1024, help="receipts per report (and at stop)"
+        )
         sub.add_argument("--report-seconds", type=float, default=60.0)
         sub.add_argument("--json", action="store_true", help="JSON status lines")
         sub.add_argument("-v", "--verbose", action="store_true")

@@ -125,7 +125,7 @@ class Reporter:
     token: str
     realm: bytes
     uploader_pk: bytes
-    every: int = 256
+    every: int = 1024
     seconds: float = 60.0
     limit: int = 4096
     timeout: float = 30.0

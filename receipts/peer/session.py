@@ -169,15 +169,9 @@ class Session:
         download.checking = True
         data = download.buffer
         download.buffer = bytearray()
+        # SHA-1 and pwrite release the GIL: a worker thread does them beside the event loop.
         loop = asyncio.get_running_loop()
-        if os.environ.get("PBTS_HASH_INLINE"):
-            future = loop.create_future()
-            try:
-                future.set_result(self.storage.store_if_valid(download.index, data))
-            except Exception as exc:
-                future.set_exception(exc)
-        else:
-            future = loop.run_in_executor(None, self.storage.store_if_valid, download.index, data)
+        future = loop.run_in_executor(None, self.storage.store_if_valid, download.index, data)
         self._checks.add(future)
         future.add_done_callback(lambda f: self._checked(conn, download, f))
 
