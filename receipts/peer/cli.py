@@ -30,6 +30,7 @@ from receipts.client import ClientError, load_key_file
 from receipts.client.http import request_json
 from receipts.peer.exchange import Exchange, start_signer
 from receipts.peer.metainfo import MetainfoError, load
+from receipts.peer.progress import Output, session_status
 from receipts.peer.receipts_box import ReceiptBox
 from receipts.peer.reporter import Reporter
 from receipts.peer.session import Session
@@ -251,7 +252,7 @@ async def run(args: argparse.Namespace, signer: concurrent.futures.Executor | No
         if reporter is not None:
             reported = await reporter.final(deadline=time.monotonic() + FINAL_REPORT_SECONDS)
         summary = _summary(session, reporter, box)
-        out.finish(session, summary)
+        out.finish()
         out.record("exit", reason=reason[0], all_reported=reported, **summary)
         if reporter is not None:
             await loop.run_in_executor(None, reporter.close)
@@ -282,7 +283,7 @@ async def _until_done(
             if wake.is_set():
                 wake.clear()
                 continue
-        out.status(session, _summary(session, reporter, box))
+        out.status(_summary(session, reporter, box))
         if args.command == "download" and session.complete and _seeded_enough(args, session):
             stop.set()
 
@@ -309,7 +310,7 @@ def _seeded_enough(args: argparse.Namespace, session: Session) -> bool:
 
 
 def _summary(session: Session, reporter: Reporter | None, box: ReceiptBox | None) -> dict:
-    status = session.status()
+    status = session_status(session)
     if reporter is not None:
         status["receipts_reported"] = reporter.stats.sent
         status["receipts_accepted"] = reporter.stats.accepted
@@ -319,50 +320,6 @@ def _summary(session: Session, reporter: Reporter | None, box: ReceiptBox | None
     if box is not None:
         status["box"] = box.counts()
     return status
-
-
-class Output:
-    """JSON status lines, or a progress line redrawn in place on a terminal."""
-
-    def __init__(self, *, json_lines: bool) -> None:
-        self.json_lines = json_lines
-
-    def record(self, kind: str, **fields: Any) -> None:
-        if self.json_lines or kind in ("exit", "complete"):
-            if not self.json_lines:
-                sys.stdout.write("\n")
-            print(json.dumps({"kind": kind, **fields}), flush=True)
-
-    def status(self, session: Session, summary: dict) -> None:
-        if self.json_lines:
-            self.record("status", **summary)
-            return
-        s = summary
-        percent = 100.0 * s["pieces"] / s["piece_count"]
-        line = (
-            f"\r{s['state']:11} {percent:5.1f}% {s['pieces']}/{s['piece_count']} pieces"
-            f" | down {_rate(s['rate_down'])} up {_rate(s['rate_up'])} | peers {s['peers']}"
-        )
-        if "receipts_signed" in s:
-            line += (
-                f" | receipts signed {s['receipts_signed']} received {s['receipts_received']}"
-                f" reported {s.get('receipts_reported', 0)}"
-            )
-        sys.stdout.write(line[:200] + "\x1b[K")
-        sys.stdout.flush()
-
-    def finish(self, session: Session, summary: dict) -> None:
-        if not self.json_lines:
-            sys.stdout.write("\n")
-
-
-def _rate(bytes_per_second: float) -> str:
-    value = float(bytes_per_second)
-    for unit in ("B/s", "KiB/s", "MiB/s", "GiB/s"):
-        if value < 1024 or unit == "GiB/s":
-            return f"{value:6.1f} {unit}"
-        value /= 1024
-    return ""
 
 
 async def run_report(args: argparse.Namespace) -> int:

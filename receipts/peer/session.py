@@ -1,11 +1,7 @@
 """One torrent's swarm session: listening and dialling (BEP 3 over TCP), the pieces we have,
-choking, completed pieces (SHA-1 in a worker thread), tracker announces and the receipts
+choking (:mod:`receipts.peer.choker`; a newly interested peer is unchoked at once while a slot
+is free), completed pieces (SHA-1 in a worker thread), tracker announces and the receipts
 exchange. Private torrents only get peers from the tracker (BEP 27: no DHT, PEX or LSD).
-
-Choking: every :data:`CHOKE_SECONDS` the interested peers that gave us the most (while
-downloading) or took the most (while seeding) in the last rounds keep ``upload_slots - 1``
-slots; one more slot goes to a random other interested peer, changed every third round
-(optimistic unchoke). A newly interested peer is unchoked at once while a slot is free.
 """
 
 from __future__ import annotations
@@ -14,12 +10,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from receipts.peer import CLIENT_NAME, PEER_ID_PREFIX, wire
+from receipts.peer.choker import choose
 from receipts.peer.connection import MAX_HASH_FAILS, Connection
 from receipts.peer.exchange import Exchange
 from receipts.peer.metainfo import Metainfo
@@ -387,51 +383,13 @@ class Session:
             self._dial()
 
     def choke_round(self) -> None:
-        """Re-rank the interested peers (see the module docstring)."""
-        interested = [c for c in self.conns if c.peer_interested]
-        rate: Callable[[Connection], float] = (
-            (lambda c: c.rate_up) if self.complete else (lambda c: c.rate_down)
+        """Re-rank the interested peers (:func:`receipts.peer.choker.choose`)."""
+        unchoke, self._optimistic = choose(
+            self.conns,
+            slots=self.upload_slots,
+            seeding=self.complete,
+            new_optimistic=(self._round // int(CHOKE_SECONDS)) % 3 == 0,
+            optimistic=self._optimistic,
         )
-        ranked = sorted(interested, key=rate, reverse=True)
-        keep = ranked[: max(self.upload_slots - 1, 0)]
-        rest = [c for c in ranked if c not in keep]
-        rounds = self._round // int(CHOKE_SECONDS)
-        if self._optimistic not in rest or rounds % 3 == 0:
-            self._optimistic = random.choice(rest) if rest else None
-        unchoke = set(keep)
-        if self._optimistic is not None:
-            unchoke.add(self._optimistic)
         for c in self.conns:
             c.set_choking(c not in unchoke)
-
-    def status(self) -> dict[str, Any]:
-        """Counters for the progress line and the JSON status."""
-        have = sum(self.have)
-        out: dict[str, Any] = {
-            "state": "seeding" if self.complete else "downloading",
-            "pieces": have,
-            "piece_count": self.meta.piece_count,
-            "peers": len(self.conns),
-            "uploaded": self.uploaded,
-            "downloaded": self.downloaded,
-            "left": self.left,
-            "rate_up": sum(c.rate_up for c in self.conns),
-            "rate_down": sum(c.rate_down for c in self.conns),
-            "hash_fails": self.hash_fails,
-            "tracker_error": self.tracker_error,
-            "port": self.port,
-        }
-        if self.exchange is not None:
-            counters = self.exchange.counters
-            out.update(
-                receipts_signed=counters.signed,
-                receipts_acked=counters.acked,
-                receipts_nacked=counters.nacked,
-                receipts_received=counters.received,
-                receipts_refused=counters.refused,
-                strikes=dict(counters.strikes),
-                sign_seconds=round(counters.sign_seconds, 4),
-                check_seconds=round(counters.check_seconds, 4),
-                receipts_checked=counters.checked,
-            )
-        return out

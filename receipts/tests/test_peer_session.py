@@ -19,9 +19,9 @@ from receipts import bls
 from receipts.client.keyfile import KeyPair
 from receipts.format import Receipt, realm_id
 from receipts.peer import metainfo, tracker_client, wire
-from receipts.peer.cli import Output
 from receipts.peer.exchange import Exchange
 from receipts.peer.picker import Picker
+from receipts.peer.progress import Output
 from receipts.peer.receipts_box import ReceiptBox
 from receipts.peer.session import Session
 from receipts.peer.storage import Storage
@@ -194,7 +194,7 @@ def test_progress_line_for_a_terminal(capsys):
         "receipts_received": 7,
         "receipts_reported": 2,
     }
-    out.status(None, status)  # type: ignore[arg-type]
+    out.status(status)
     line = capsys.readouterr().out
     assert line.startswith("\rdownloading  50.0% 512/1024 pieces")
     assert "down   50.0 MiB/s up    1.5 KiB/s | peers 3" in line
