@@ -7,6 +7,7 @@ seeder never crashes and serves the next peer; only the good receipt reaches its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import struct
 import time
@@ -41,8 +42,11 @@ SEEDER, ATTACKER, STRANGER = keypair(1), keypair(2), keypair(3)
 class RawPeer:
     """A hand-driven peer: handshakes, requests, and arbitrary frames."""
 
+    opened: list[RawPeer] = []
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        RawPeer.opened.append(self)
         self.frames = wire.FrameReader()
         self.queue: list[tuple[int, bytes]] = []
 
@@ -95,6 +99,15 @@ class RawPeer:
                 message = ext.decode(rest)
                 assert isinstance(message, ext.AckMessage)
                 return list(message.entries)
+
+    @classmethod
+    async def close_all(cls) -> None:
+        """Close every raw connection opened (end of a scenario)."""
+        opened, cls.opened = cls.opened, []
+        for peer in opened:
+            peer.writer.close()
+            with contextlib.suppress(OSError):
+                await peer.writer.wait_closed()
 
     async def closed(self, timeout: float = 10.0) -> bool:
         """True once the seeder has closed the connection."""
@@ -195,8 +208,8 @@ def test_hostile_receipts_are_refused_counted_and_cost_the_connection(seeder_set
             honest = await RawPeer.connect(session.port, meta, key=STRANGER)
             await honest.next(wire.UNCHOKE)
             assert await honest.download_piece(meta, 2) == DATA[2 * PIECE : 3 * PIECE]
-            honest.writer.close()
         finally:
+            await RawPeer.close_all()
             await session.stop()
 
     run(scenario())
@@ -226,6 +239,7 @@ def test_framing_garbage_closes_only_that_connection(seeder_setup, garbage):
             await other.next(wire.UNCHOKE)
             assert await other.download_piece(meta, 1) == DATA[PIECE : 2 * PIECE]
         finally:
+            await RawPeer.close_all()
             await session.stop()
 
     run(scenario())
@@ -248,6 +262,7 @@ def test_receipts_from_a_peer_of_another_realm_are_unexpected(seeder_setup):
             assert exchange.counters.strikes == {"unexpected": ext.MAX_STRIKES}
             assert box.counts()["new"] == 0
         finally:
+            await RawPeer.close_all()
             await session.stop()
 
     run(scenario())
@@ -277,6 +292,7 @@ def test_bad_requests_and_a_non_extension_peer(seeder_setup):
                 writer.write(wire.request(0, 0, 2 * wire.BLOCK_SIZE))
             assert await peer.closed()
         finally:
+            await RawPeer.close_all()
             await session.stop()
 
     run(scenario())
