@@ -33,6 +33,8 @@ CLIENT_PREFIXES: tuple[tuple[str, str], ...] = (
     ("-LT2", "libtorrent-rasterbar 2.x"),
     # aria2 is not Azureus-style: its peer_ids start "A2-1-37-0-".
     ("A2-", "aria2"),
+    # The PBTS peer (python -m receipts.peer, docs/bep10.md): "-PB0100-".
+    ("-PB0", "PBTS peer"),
 )
 
 
