@@ -14,6 +14,9 @@ Commands:
 - ``seed-chain {"members": N}``: deploys the factory and this site's Reputation contract on
   ``PBTS_CHAIN_RPC_URL`` and gives N members a BLS key and verified totals; prints each
   member's record id and totals (bytes).
+- ``seed-api {"torrents": T, "chain": C}``: the seed data, a member and a moderator with API
+  tokens, T approved torrents (and with C, the contracts on ``PBTS_CHAIN_RPC_URL``); prints
+  the tokens.
 - ``chain-credit {"add": BYTES}``: raises every member's verified upload and download by
   BYTES (as verification would); prints the new totals.
 """
@@ -108,7 +111,31 @@ def chain_credit(*, add: int) -> dict:
     return {"totals": {str(m): [u, d] for m, u, d in rows}}
 
 
+def seed_api(*, torrents: int = 3, chain: bool = False) -> dict:
+    """The seed data (categories, clients, pages), a member and a moderator (staff) with API
+    tokens, and ``torrents`` approved torrents of the member's; their tokens and ids. With
+    ``chain``, also this site's contracts on the configured chain."""
+    from django.core.management import call_command
+
+    from chain.tests.sitekit import set_up_contracts
+    from tracker.services.members import member_api_token, member_create
+    from tracker.tests.torrents import upload_torrent
+
+    call_command("seed", verbosity=0)
+    member = member_create(username="alice", email="alice@example.org")
+    staff = member_create(username="moderator", email="mod@example.org", is_staff=True)
+    made = [upload_torrent(member, name=f"api-{i}.bin") for i in range(torrents)]
+    if chain:
+        set_up_contracts()
+    return {
+        "member": {"id": member.pk, "token": member_api_token(member)},
+        "staff": {"id": staff.pk, "token": member_api_token(staff)},
+        "torrents": [t.pk for t in made],
+    }
+
+
 COMMANDS = {
+    "seed-api": seed_api,
     "seed-tracker": seed_tracker,
     "report-receipts": report_receipts,
     "seed-chain": seed_chain,

@@ -14,6 +14,7 @@ import random
 
 from chain.client import ChainClient
 from chain.devnet import Anvil
+from tests.reliability.figures import record
 from tests.reliability.kit import wait_until
 from tests.reliability.world import FLUSH_LOCK, Announcer, Swarms
 
@@ -60,7 +61,8 @@ def test_sigkill_during_a_statistics_flush_loses_nothing_and_counts_nothing_twic
     worker.kill()
     assert (site.pending_batches(), site.flushed_batches()) == (1, 0)
     assert all(v == (0, 0) for v in site.ledgers().values())
-    assert 0 < _expire_flush_lock(site) <= LOCK_SECONDS
+    lock_left = _expire_flush_lock(site)
+    assert 0 < lock_left <= LOCK_SECONDS
     site.worker()
     site.flush_until_settled()
     assert swarms.book.differences(site, members) == []
@@ -75,11 +77,22 @@ def test_sigkill_during_a_statistics_flush_loses_nothing_and_counts_nothing_twic
     assert swarms.book.differences(site, members) == []  # committed
     worker.kill()
     assert site.pending_batches() == 1
-    assert 0 < _expire_flush_lock(site) <= LOCK_SECONDS
+    lock_left_2 = _expire_flush_lock(site)
+    assert 0 < lock_left_2 <= LOCK_SECONDS
     site.worker()
     site.flush_until_settled()
     assert swarms.book.differences(site, members) == []
     assert site.flushed_batches() == 2
+    record(
+        "kill-flush",
+        announces=swarms.counts.sent,
+        answered=swarms.counts.ok,
+        members=len(members),
+        credited_bytes=sum(u + d for u, d in swarms.book.ledger.values()),
+        history_rows=len(swarms.book.history),
+        batches_applied=site.flushed_batches(),
+        lock_left_s=[lock_left, lock_left_2],
+    )
 
 
 def _receipts(site) -> dict[str, int]:
@@ -104,7 +117,8 @@ def test_sigkill_during_receipt_verification_credits_each_receipt_once(make_site
     sent = site.sitectl("report-receipts", downloaders=2, pieces=150)
     site.wait_paused(worker)
     worker.kill()
-    assert _receipts(site) == {"verified": batch, "queued": sent["receipts"] - batch}
+    at_kill = _receipts(site)
+    assert at_kill == {"verified": batch, "queued": sent["receipts"] - batch}
     credited = _verified(site)
     assert sum(up for up, _ in credited.values()) == batch * piece
     assert sum(down for _, down in credited.values()) == batch * piece
@@ -117,6 +131,14 @@ def test_sigkill_during_receipt_verification_credits_each_receipt_once(make_site
         "SELECT received, verified, refused, queued, credited_bytes, status FROM receipts_report"
     )
     assert sorted(reports) == [(150, 150, 0, 0, 150 * piece, "done")] * 2
+    record(
+        "kill-verify",
+        receipts=sent["receipts"],
+        batch=batch,
+        verified_at_kill=at_kill["verified"],
+        credited_bytes=sum(up for up, _ in sent["verified"].values()),
+        verified_at_end=sent["receipts"],
+    )
 
 
 def _chain_state(site) -> list[tuple]:
@@ -181,7 +203,8 @@ def test_sigkill_during_a_chain_push_sends_each_batch_once(make_site):
             (20, "confirmed"),
             (20, "sent"),
         ]
-        assert 0 < _expire_lease(site) <= 300
+        lease_left = _expire_lease(site)
+        assert 0 < lease_left <= 300
         site.worker()
         site.send("chain.push_members")
         wait_until(lambda: _all_pushed(site), timeout=60, what="members pushed")
@@ -204,7 +227,8 @@ def test_sigkill_during_a_chain_push_sends_each_batch_once(make_site):
         worker.kill()
         assert _chain_state(site)[-1][1:3] == (20, "pending")
         assert client.nonce("latest") == nonce_at_start + 3  # nothing reached the chain
-        assert 0 < _expire_lease(site) <= 300
+        lease_left_2 = _expire_lease(site)
+        assert 0 < lease_left_2 <= 300
         site.worker()
         site.send("chain.push_members")
         wait_until(lambda: _all_pushed(site), timeout=60, what="members pushed")
@@ -213,5 +237,13 @@ def test_sigkill_during_a_chain_push_sends_each_batch_once(make_site):
         assert client.nonce("latest") == nonce_at_start + 6
         ids = {m["record"]: str(m["id"]) for m in members}
         assert _on_chain(client, site, members) == {r: tuple(totals[i]) for r, i in ids.items()}
+        record(
+            "kill-push",
+            members=len(members),
+            batch_size=20,
+            batches=6,
+            transactions=client.nonce("latest") - nonce_at_start,
+            lease_left_s=[round(lease_left), round(lease_left_2)],
+        )
     finally:
         anvil.close()

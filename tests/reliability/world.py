@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import random
+import threading
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -335,6 +337,8 @@ class LoadCounts:
 
     sent: int = 0
     ok: int = 0
+    joins: int = 0  # answered ``started`` announces (a new peer_id each)
+    leaves: int = 0  # answered ``stopped`` announces
     failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -407,4 +411,59 @@ class Swarms:
         peer.downloaded += down
         if peer.joined:
             self.book.credit(peer.member_id, peer.torrent_id, up, down)
+        self.counts.joins += event == "started"
+        self.counts.leaves += event == "stopped"
         peer.joined = event != "stopped"
+
+
+class Load:
+    """Steady announces in a background thread: ``rate`` per second (paced, one keep-alive
+    connection) from :class:`Swarms` until :meth:`stop`; the slowest answer in seconds and
+    the counts at named marks are kept."""
+
+    def __init__(self, swarms: Swarms, port: int, *, rate: float) -> None:
+        self.swarms, self.port, self.rate = swarms, port, rate
+        self.slowest = 0.0
+        self.marks: dict[str, tuple[int, int]] = {}  # name -> (sent, bad) at that moment
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reliability-load", daemon=True)
+        self.failure: BaseException | None = None
+
+    def start(self) -> Load:
+        """Start sending."""
+        self._thread.start()
+        return self
+
+    def mark(self, name: str) -> None:
+        """Remember the counts now under ``name``."""
+        self.marks[name] = (self.swarms.counts.sent, self.swarms.counts.bad)
+
+    def _run(self) -> None:
+        client = Announcer(self.port)
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                due = started + self.swarms.counts.sent / self.rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                    continue
+                before = time.monotonic()
+                self.swarms.step(client)
+                self.slowest = max(self.slowest, time.monotonic() - before)
+        except BaseException as exc:  # a bug of the driver itself: reported by stop()
+            self.failure = exc
+        finally:
+            client.close()
+
+    def stop(self) -> LoadCounts:
+        """Stop sending and wait for the thread (bounded); the counts.
+
+        Raises:
+            RuntimeError: the driver itself failed (not the tracker).
+        """
+        self._stop.set()
+        self._thread.join(timeout=30)
+        if self.failure is not None:
+            raise RuntimeError("the load driver failed") from self.failure
+        return self.swarms.counts
