@@ -45,6 +45,26 @@ class RatioFilter(admin.SimpleListFilter):
         return None
 
 
+class ClampedFilter(admin.SimpleListFilter):
+    """Members one of whose announces claimed more bytes than the rate bound allows (the
+    statistics flush cut it and counted it: ``Ledger.clamped_announces``)."""
+
+    title = "announces cut to the rate bound"
+    parameter_name = "clamped"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        """Flagged, or not."""
+        return [("yes", "Claimed too much (suspect)"), ("no", "Never")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        """``clamped_announces`` above zero, or zero."""
+        if self.value() == "yes":
+            return queryset.filter(clamped_announces__gt=0)
+        if self.value() == "no":
+            return queryset.filter(clamped_announces=0)
+        return None
+
+
 class UploadGapFilter(admin.SimpleListFilter):
     """Announced upload far above receipt-verified upload (see :func:`upload_gap`)."""
 
@@ -79,7 +99,7 @@ class LedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "seeding_hours",
         "updated_at",
     )
-    list_filter = (RatioFilter, UploadGapFilter, "member__is_ratio_exempt")
+    list_filter = (RatioFilter, UploadGapFilter, ClampedFilter, "member__is_ratio_exempt")
     search_fields = ("member__username",)
     list_select_related = ("member",)
     raw_id_fields = ("member",)
@@ -95,6 +115,8 @@ class LedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "upload_gap_flag",
         "imported_uploaded",
         "imported_downloaded",
+        "clamped_announces",
+        "clamped_at",
         "updated_at",
     )
     readonly_fields = fields

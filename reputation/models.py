@@ -23,6 +23,10 @@ class Ledger(models.Model):
     verified_downloaded = models.BigIntegerField(default=0)
     imported_uploaded = models.BigIntegerField(default=0)
     imported_downloaded = models.BigIntegerField(default=0)
+    # Announces whose deltas exceeded the rate bound and were cut (a client claiming more than
+    # the wire can carry); moderators filter on them.
+    clamped_announces = models.PositiveIntegerField(default=0)
+    clamped_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

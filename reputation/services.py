@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from core.bulksql import saturating_add, values_cte
@@ -45,6 +46,16 @@ def ledger_credit_announced(*, totals: Mapping[int, tuple[int, int, int]]) -> No
             f" updated_at = %s FROM v WHERE {LEDGER}.member_id = v.member_id",
             [*params, timezone.now()],
         )
+
+
+def ledger_flag_clamped(*, member_ids: set[int] | frozenset[int]) -> None:
+    """Count one more clamped statistics batch for each member (an announce claimed more bytes
+    than ``PBTS_MAX_CREDIT_RATE`` allows since the peer's last announce and was cut to it), and
+    stamp the time: the admin's ledger list filters on it. Runs in the caller's transaction
+    (the statistics flush)."""
+    Ledger.objects.filter(member_id__in=member_ids).update(
+        clamped_announces=F("clamped_announces") + 1, clamped_at=timezone.now()
+    )
 
 
 def ledger_credit_verified(*, uploaded: Mapping[int, int], downloaded: Mapping[int, int]) -> None:

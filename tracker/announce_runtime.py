@@ -96,6 +96,7 @@ def policy() -> Policy:
             max_peers=settings.MAX_PEERS,
             default_numwant=min(50, settings.MAX_PEERS),
             max_peers_per_member=settings.PBTS_MAX_PEERS_PER_MEMBER,
+            max_credit_rate=settings.PBTS_MAX_CREDIT_RATE,
         ),
         min_ratio=settings.MIN_RATIO,
         grace_bytes=settings.PBTS_RATIO_GRACE_BYTES,

@@ -247,6 +247,9 @@ class TorrentHistory(models.Model):
     downloaded = models.BigIntegerField(default=0)
     seed_seconds = models.BigIntegerField(default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The last statistics flush that saw the member leech (left > 0) this torrent: a receipt's
+    # downloader must have leeched around the receipt's time (receipts.services.reports).
+    leeched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

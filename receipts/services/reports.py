@@ -12,7 +12,8 @@ credited. The checks, in order (the first failure is the reason; texts in
 5. torrent: an approved torrent with that info_hash;
 6. piece index below the piece count, piece length equal to that piece's (hole 6);
 7. time bucket inside the window, not beyond the allowed skew in the future (hole 10);
-8. the downloader, and the uploader, were seen in that torrent's swarm around that time;
+8. the downloader, and the uploader, were seen in that torrent's swarm around that time, the
+   downloader leeching (``left > 0``);
 9. one credit per piece and downloader: no other live receipt names the same downloader,
    torrent and piece index, whatever its time bucket and uploader (a partial unique index
    decides between concurrent reports);
@@ -143,13 +144,19 @@ class _Checker:
         }
         member_ids = {k.member_id for k in self.keys.values()} | {reporter.pk}
         torrent_ids = {t.pk for t in self.torrents.values()}
+        # (member, torrent) -> spans in the swarm: any presence, and leeching (left > 0), from
+        # the first statistics flush that saw the member to the last one (that saw it leech).
         self.seen: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+        self.leeched: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
         if member_ids and torrent_ids:
             rows = TorrentHistory.objects.filter(
                 member_id__in=member_ids, torrent_id__in=torrent_ids
-            ).values_list("member_id", "torrent_id", "created_at", "updated_at")
-            for member_id, torrent_id, first, last in rows:
-                self.seen[(member_id, torrent_id)].append((first.timestamp(), last.timestamp()))
+            ).values_list("member_id", "torrent_id", "created_at", "updated_at", "leeched_at")
+            for member_id, torrent_id, first, last, leeched in rows:
+                key = (member_id, torrent_id)
+                self.seen[key].append((first.timestamp(), last.timestamp()))
+                if leeched is not None:
+                    self.leeched[key].append((first.timestamp(), leeched.timestamp()))
         self.v1_sizes: dict[int, int] = {}
 
     def reason(self, r: receipt_format.Receipt, row: Receipt) -> str | None:
@@ -206,6 +213,13 @@ class _Checker:
             slack=settings.PBTS_RECEIPT_PRESENCE_SLACK_SECONDS,
         ):
             return rules.NOT_IN_SWARM
+        if not rules.seen_around(
+            bucket=r.time_bucket,
+            bucket_seconds=bucket_seconds,
+            spans=self.leeched.get((key.member_id, torrent.pk), ()),
+            slack=settings.PBTS_RECEIPT_PRESENCE_SLACK_SECONDS,
+        ):
+            return rules.DOWNLOADER_NOT_LEECHING
         if not rules.seen_around(
             bucket=r.time_bucket,
             bucket_seconds=bucket_seconds,

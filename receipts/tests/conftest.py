@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from receipts import format as receipt_format
@@ -124,8 +125,11 @@ def group(entries: list[tuple[bytes, Actor]]) -> dict[str, Any]:
 
 
 def seen(member: Member, torrent: Torrent) -> TorrentHistory:
-    """Record that ``member`` was in ``torrent``'s swarm just now (as the stats flush does)."""
-    return TorrentHistory.objects.create(member=member, torrent=torrent, downloaded=PIECE)
+    """Record that ``member`` was in ``torrent``'s swarm just now, leeching (as the statistics
+    flush records a peer announcing with ``left > 0``)."""
+    return TorrentHistory.objects.create(
+        member=member, torrent=torrent, downloaded=PIECE, leeched_at=timezone.now()
+    )
 
 
 def vector(name: str) -> dict[str, Any]:

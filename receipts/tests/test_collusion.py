@@ -141,3 +141,17 @@ def test_report_is_throttled_per_member(uploader, downloader, swarm, monkeypatch
         for i in range(3)
     ]
     assert codes == [202, 202, 429]
+
+
+def test_a_downloader_that_only_seeded_cannot_sign_for_credit(uploader, downloader, torrent):
+    # The "downloader" had only announced as a seeder (left = 0): never leeching, no credit.
+    from tracker.models import TorrentHistory
+
+    seen(uploader.member, torrent)
+    TorrentHistory.objects.create(member=downloader.member, torrent=torrent)  # leeched_at None
+    result = statuses(
+        submit(uploader, [single(make_receipt(uploader, downloader, torrent), downloader)])
+    )
+    assert result == [
+        ("refused", "downloader: not seen leeching (left > 0) this torrent around that time")
+    ]

@@ -20,6 +20,7 @@ from reputation.services import (
     ledger_credit_announced,
     ledger_credit_imported,
     ledger_credit_verified,
+    ledger_flag_clamped,
     ledger_open,
 )
 from tracker.models import Member
@@ -158,3 +159,17 @@ def test_no_app_but_reputation_writes_the_ledger():
         if _WRITES.search(path.read_text()):
             offenders.append(str(rel))
     assert offenders == []
+
+
+def test_flagging_counts_clamped_batches_and_the_admin_filters_them():
+    liar, honest = MemberFactory(), MemberFactory()
+    ledger_flag_clamped(member_ids={liar.pk})
+    ledger_flag_clamped(member_ids={liar.pk})
+    assert Ledger.objects.get(member=liar).clamped_announces == 2
+    staff = MemberFactory(is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    url = reverse("admin:reputation_ledger_changelist")
+    rows = client.get(url, {"clamped": "yes"}).context["cl"].result_list
+    assert {row.member_id for row in rows} == {liar.pk}
+    assert honest.pk not in {row.member_id for row in rows}

@@ -185,22 +185,42 @@ class PeerState:
 class Credit:
     """What announces credit a member on a torrent: bytes uploaded and downloaded after
     freeleech and double upload, seconds seeding, and whether a download completed (a
-    snatch). One announce's credit, or a sum of them (:meth:`add`)."""
+    snatch). Two marks travel with it: ``leeching`` (an announce with ``left > 0``: the swarm
+    presence a receipt's downloader needs) and ``clamped`` (a delta was cut to the rate bound:
+    moderators see the member flagged). One announce's credit, or a sum (:meth:`add`)."""
 
     uploaded: int = 0
     downloaded: int = 0
     seed_seconds: int = 0
     snatched: bool = False
+    leeching: bool = False
+    clamped: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.uploaded or self.downloaded or self.seed_seconds or self.snatched)
+        return bool(
+            self.uploaded or self.downloaded or self.seed_seconds or self.snatched or self.clamped
+        )
 
     def add(self, other: Credit) -> None:
-        """Add ``other`` to this sum (a snatch stays one)."""
+        """Add ``other`` to this sum (a snatch, and each mark, stays one)."""
         self.uploaded += other.uploaded
         self.downloaded += other.downloaded
         self.seed_seconds += other.seed_seconds
         self.snatched = self.snatched or other.snatched
+        self.leeching = self.leeching or other.leeching
+        self.clamped = self.clamped or other.clamped
+
+    @property
+    def flags(self) -> int:
+        """The booleans as bits: 1 snatched, 2 leeching, 4 clamped (packed records)."""
+        return self.snatched | self.leeching << 1 | self.clamped << 2
+
+    @classmethod
+    def from_flags(cls, uploaded: int, downloaded: int, seed_seconds: int, flags: int) -> Credit:
+        """The inverse of :attr:`flags` for a packed record's fields."""
+        return cls(
+            uploaded, downloaded, seed_seconds, bool(flags & 1), bool(flags & 2), bool(flags & 4)
+        )
 
 
 def add_credit(credits: dict[StatsKey, Credit], key: StatsKey, credit: Credit) -> None:
@@ -209,7 +229,12 @@ def add_credit(credits: dict[StatsKey, Credit], key: StatsKey, credit: Credit) -
     total = credits.get(key)
     if total is None:
         credits[key] = Credit(
-            credit.uploaded, credit.downloaded, credit.seed_seconds, credit.snatched
+            credit.uploaded,
+            credit.downloaded,
+            credit.seed_seconds,
+            credit.snatched,
+            credit.leeching,
+            credit.clamped,
         )
     else:
         total.add(credit)

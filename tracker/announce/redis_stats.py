@@ -16,21 +16,21 @@ import redis
 
 from tracker.announce.records import Credit, StatsBatch, StatsKey, add_credit
 
-# member_id, torrent_id, uploaded, downloaded (bytes), seeding seconds, snatched (0/1);
+# member_id, torrent_id, uploaded, downloaded (bytes), seeding seconds, flags (Credit.flags);
 # big-endian integers, exact beyond 2**53 (Lua's doubles never read them).
 _CREDIT = struct.Struct(">IIQQIB")
 
 
 def pack_credit(member_id: int, torrent_id: int, credit: Credit) -> bytes:
-    """One 29-byte credit record: what ``credit`` (bytes, seconds, snatch) gives ``member_id``
-    on ``torrent_id``."""
+    """One 29-byte credit record: what ``credit`` (bytes, seconds, snatch and marks) gives
+    ``member_id`` on ``torrent_id``."""
     return _CREDIT.pack(
         member_id,
         torrent_id,
         credit.uploaded,
         credit.downloaded,
         credit.seed_seconds,
-        credit.snatched,
+        credit.flags,
     )
 
 
@@ -80,8 +80,8 @@ class RedisStatsQueue:
         base = f"{self.prefix}:batch:{batch_id}"
         credits: dict[StatsKey, Credit] = {}
         for chunk in self.client.lrange(f"{base}:credits", 0, -1):
-            for member, torrent, up, down, seed, snatched in _CREDIT.iter_unpack(chunk):
-                add_credit(credits, (member, torrent), Credit(up, down, seed, bool(snatched)))
+            for member, torrent, up, down, seed, flags in _CREDIT.iter_unpack(chunk):
+                add_credit(credits, (member, torrent), Credit.from_flags(up, down, seed, flags))
         dirty = [int(t) for t in self.client.smembers(f"{base}:dirty")]
         counts = {}
         if dirty:

@@ -69,7 +69,9 @@ BANNED = "Account banned"
 @dataclass(frozen=True, slots=True)
 class Rules:
     """Swarm rules for one announce: ``interval``/``min_interval``/``max_seed_gap`` in seconds;
-    ``max_peers`` caps ``numwant``, ``default_numwant`` replaces a missing one."""
+    ``max_peers`` caps ``numwant``, ``default_numwant`` replaces a missing one;
+    ``max_credit_rate`` (bytes per second, ``PBTS_MAX_CREDIT_RATE``) bounds what one announce
+    credits: at most this x the seconds since the peer's last announce, each way."""
 
     interval: int = 1800
     min_interval: int = 900
@@ -77,6 +79,7 @@ class Rules:
     default_numwant: int = 50
     max_peers_per_member: int = 3
     max_seed_gap: int = 3600
+    max_credit_rate: int = 125_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,13 +176,14 @@ def check_admission(
         prev: the peer's last state (``None``: a new peer); now: seconds.
 
     Raises:
-        Refusal: an announce inside ``min interval`` (not ``completed``/``stopped``, not a
-            duplicate); a new peer beyond ``max_peers_per_member``.
+        Refusal: an announce inside ``min interval`` (not ``stopped``, not a duplicate;
+            ``completed`` gets no pass: it was a way to announce at will); a new peer beyond
+            ``max_peers_per_member``.
     """
     event = ann.request.event
     if prev is not None:
         too_soon = not is_duplicate(prev, ann, now) and now - prev.announced_at < rules.min_interval
-        if too_soon and event is not COMPLETED and event is not STOPPED:
+        if too_soon and event is not STOPPED:
             raise Refusal("Announce too soon")
     elif event is not STOPPED and swarm.count_member(ann.member_id) >= rules.max_peers_per_member:
         raise Refusal(
@@ -192,6 +196,12 @@ def _delta(new: int, old: int) -> int:
     return new - old if new >= old else new
 
 
+def credit_bound(*, seconds: float, rate: int) -> int:
+    """The most bytes one announce may credit each way: ``rate`` (bytes per second) x the
+    ``seconds`` since the peer's last announce, at least one second's worth."""
+    return int(max(seconds, 1.0) * rate)
+
+
 def settle(
     prev: PeerState | None, ann: Announce, *, now: float, rules: Rules
 ) -> tuple[Credit, PeerState | None]:
@@ -199,10 +209,12 @@ def settle(
 
     Returns the credit and the peer's new state (``None`` when the peer leaves the swarm:
     ``stopped``, or a leecher that may not leech). Deltas are safe against repeats: a
-    duplicate carries the same counters, so it credits nothing; a snatch needs ``left > 0``
-    before and ``completed`` or ``left == 0`` now (aria2 with ``--seed-time=0`` sends only
-    ``stopped``). The swarm (``swarm.apply_announce``) and the Redis layer's reconciliation of
-    a conflicting change both use it.
+    duplicate carries the same counters, so it credits nothing; each way a delta is bounded by
+    :func:`credit_bound` (``Credit.clamped`` says so, for moderators); ``Credit.leeching``
+    records that the peer leeched (``left > 0``), the evidence a receipt's downloader needs; a
+    snatch needs ``left > 0`` before and ``completed`` or ``left == 0`` now (aria2 with
+    ``--seed-time=0`` sends only ``stopped``). The swarm (``swarm.apply_announce``) and the
+    Redis layer's reconciliation of a conflicting change both use it.
     """
     req = ann.request
     event = req.event
@@ -210,6 +222,10 @@ def settle(
     if prev is not None:
         up = _delta(req.uploaded, prev.uploaded)
         down = _delta(req.downloaded, prev.downloaded)
+        bound = credit_bound(seconds=now - prev.announced_at, rate=rules.max_credit_rate)
+        if up > bound or down > bound:  # a client claiming more than the wire can carry
+            credit.clamped = True
+            up, down = min(up, bound), min(down, bound)
         torrent = ann.torrent
         credit.uploaded = up * 2 if torrent.is_double_upload else up
         credit.downloaded = 0 if torrent.is_freeleech else down
@@ -217,6 +233,7 @@ def settle(
             credit.seed_seconds = int(min(max(now - prev.announced_at, 0), rules.max_seed_gap))
         credit.snatched = prev.left > 0 and (event is COMPLETED or req.left == 0)
     leeching = req.left > 0 and event is not PAUSED
+    credit.leeching = leeching
     if event is STOPPED or (leeching and ann.leech_refusal):
         return credit, None
     merge = prev is not None and is_duplicate(prev, ann, now)

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.bulksql import saturating_add, values_cte
-from reputation.services import ledger_credit_announced
+from reputation.services import ledger_credit_announced, ledger_flag_clamped
 from tracker.announce.records import StatsBatch
 
 # A torrent's snatches: its members' completed histories (once per member and torrent).
@@ -37,17 +37,20 @@ def _insert_batch_row(cursor, batch: StatsBatch, members: int) -> bool:
 
 def _upsert_history(cursor, batch: StatsBatch) -> None:
     rows = [
-        (member_id, torrent_id, c.uploaded, c.downloaded, c.seed_seconds, int(c.snatched))
+        (member_id, torrent_id, c.uploaded, c.downloaded, c.seed_seconds, c.flags)
         for (member_id, torrent_id), c in batch.credits.items()
     ]
-    with_v, params = values_cte(("member_id", "torrent_id", "up", "down", "seed", "snatched"), rows)
+    with_v, params = values_cte(("member_id", "torrent_id", "up", "down", "seed", "flags"), rows)
     now = timezone.now()
     history = "tracker_torrenthistory"
+    # flags: 1 snatched (completed_at, kept from the first), 2 leeching (leeched_at: the last
+    # flush that saw the member leech this torrent; receipts need it of their downloader).
     cursor.execute(
         f"{with_v} INSERT INTO {history} (member_id, torrent_id, uploaded, downloaded,"
-        " seed_seconds, completed_at, created_at, updated_at)"
+        " seed_seconds, completed_at, leeched_at, created_at, updated_at)"
         " SELECT v.member_id, v.torrent_id, v.up, v.down, v.seed,"
-        " CASE WHEN v.snatched = 1 THEN %s END, %s, %s FROM v"
+        " CASE WHEN (v.flags & 1) = 1 THEN %s END,"
+        " CASE WHEN (v.flags & 2) = 2 THEN %s END, %s, %s FROM v"
         " JOIN tracker_member m ON m.id = v.member_id"
         " JOIN tracker_torrent t ON t.id = v.torrent_id"
         " WHERE true ON CONFLICT (member_id, torrent_id) DO UPDATE SET"
@@ -55,8 +58,9 @@ def _upsert_history(cursor, batch: StatsBatch) -> None:
         f" downloaded = {saturating_add(history + '.downloaded', 'excluded.downloaded')},"
         f" seed_seconds = {saturating_add(history + '.seed_seconds', 'excluded.seed_seconds')},"
         f" completed_at = COALESCE({history}.completed_at, excluded.completed_at),"
+        f" leeched_at = COALESCE(excluded.leeched_at, {history}.leeched_at),"
         " updated_at = excluded.updated_at",
-        [*params, now, now, now],
+        [*params, now, now, now, now],
     )
 
 
@@ -117,6 +121,9 @@ def stats_flush(*, batch: StatsBatch) -> bool:
             return False
         if credited:
             ledger_credit_announced(totals=credited)
+        clamped = {member_id for (member_id, _), credit in batch.credits.items() if credit.clamped}
+        if clamped:
+            ledger_flag_clamped(member_ids=clamped)
         if batch.credits:
             _upsert_history(cursor, batch)
         # One statement on the torrents: counts (with the snatches of snatched ones, which

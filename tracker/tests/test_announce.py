@@ -4,6 +4,7 @@ from urllib.parse import quote_from_bytes
 
 import fastbencode
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from reputation.models import Ledger
@@ -79,6 +80,29 @@ def test_seeder_and_leecher_find_each_other_and_get_credited(client, swarm, cloc
     assert (torrent.seeders, torrent.leechers, torrent.snatches) == (2, 0, 1)
     history = TorrentHistory.objects.get(member=leecher, torrent=torrent)
     assert history.completed_at is not None and history.downloaded == 1000
+    # The leecher leeched (left > 0): receipts naming it as downloader need that.
+    assert history.leeched_at is not None
+    assert TorrentHistory.objects.get(member=seeder, torrent=torrent).leeched_at is None
+
+
+def test_an_absurd_counter_is_credited_only_up_to_the_rate_and_flagged(client, swarm, clock):
+    # The attack of 2026-12-03: uploaded=2**63-1 was credited in full.
+    torrent, seeder, _ = swarm
+    announce(client, seeder, torrent, left=0)
+    clock.now += 1000
+    announce(client, seeder, torrent, uploaded=2**63 - 1, left=0, event="")
+    assert announce_runtime.flush_now() is True
+    ledger = Ledger.objects.get(member=seeder)
+    assert ledger.uploaded == 1000 * settings.PBTS_MAX_CREDIT_RATE  # 1000 s at the bound
+    assert ledger.clamped_announces == 1 and ledger.clamped_at is not None
+
+
+def test_completed_does_not_skip_min_interval(client, swarm, clock):
+    torrent, _, leecher = swarm
+    announce(client, leecher, torrent, left=1000)
+    clock.now += 60
+    reply = announce(client, leecher, torrent, left=0, downloaded=1000, event="completed")
+    assert reply[b"failure reason"] == b"Announce too soon"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Sharing peer stores through the real Redis: packing, replication, reaping, conflicts."""
 
+import dataclasses
 import random
 
 import pytest
@@ -142,13 +143,14 @@ def test_credits_are_claimed_once_into_a_batch(nodes):
 def test_credits_beyond_double_precision_stay_exact_and_snatches_count(nodes):
     node, clock, queue = nodes
     a = node()
-    a.store.announce(ann(3, b"x", left=10, torrent=6), rules=RULES)
+    fast = dataclasses.replace(RULES, max_credit_rate=2**60)  # no rate bound in the way
+    a.store.announce(ann(3, b"x", left=10, torrent=6), rules=fast)
     clock.now += 10
     huge = 2**62 + 1  # not representable as a Lua number (double)
-    a.store.announce(ann(3, b"x", left=0, uploaded=huge, event="completed", torrent=6), rules=RULES)
+    a.store.announce(ann(3, b"x", left=0, uploaded=huge, event="completed", torrent=6), rules=fast)
     a.sync()
     batch = queue.read(queue.claim())
-    assert batch.credits == {(3, 6): Credit(huge, 0, 0, True)}
+    assert batch.credits == {(3, 6): Credit(huge, 0, 0, True, leeching=True)}
     assert batch.swarm_counts == {6: (1, 0)}
 
 

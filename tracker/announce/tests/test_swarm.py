@@ -1,5 +1,6 @@
 """Swarm rules: deltas, duplicates, min interval, per-member limit, selection, reaping."""
 
+import dataclasses
 import random
 
 import pytest
@@ -82,7 +83,8 @@ def test_first_announce_sets_baseline_and_later_ones_credit_deltas(store, clock)
     clock.now += 1000
     out = store.announce(ann(uploaded=800, downloaded=1000, event=""), rules=RULES)
     assert (out.credit.uploaded, out.credit.downloaded) == (300, 300)
-    assert store.take_batch().credits == {(1, 1): Credit(300, 300, 0, False)}
+    # Both announces leeched (left > 0): the batch carries that mark for the receipts check.
+    assert store.take_batch().credits == {(1, 1): Credit(300, 300, 0, False, leeching=True)}
 
 
 def test_counter_reset_credits_the_new_value_never_a_negative(store, clock):
@@ -114,18 +116,34 @@ def test_duplicate_within_seconds_is_answered_but_not_counted_twice(store, clock
     assert first.credit.uploaded == 100 and first.credit.snatched
     assert (second.credit.uploaded, second.credit.snatched) == (0, False)
     assert second.state.compact4 and second.state.compact6  # both addresses kept
-    assert store.take_batch().credits[(1, 1)] == Credit(100, 0, 1, True)  # 1 s of seeding
+    # 1 s of seeding; the first announce leeched.
+    assert store.take_batch().credits[(1, 1)] == Credit(100, 0, 1, True, leeching=True)
 
 
-def test_announce_inside_min_interval_is_refused_unless_completed_or_stopped(store, clock):
+def test_announce_inside_min_interval_is_refused_even_completed_unless_stopped(store, clock):
     store.announce(ann(), rules=RULES)
     clock.now += 60
     with pytest.raises(Refusal, match="Announce too soon"):
         store.announce(ann(event=""), rules=RULES)
-    store.announce(ann(event="completed", left=0), rules=RULES)
+    # ``completed`` no longer skips min interval: it let a client announce at will (issue 13).
+    with pytest.raises(Refusal, match="Announce too soon"):
+        store.announce(ann(event="completed", left=0), rules=RULES)
     clock.now += 60
     out = store.announce(ann(event="stopped", left=0), rules=RULES)
     assert out.complete == 0 and out.incomplete == 0
+
+
+def test_a_delta_beyond_the_rate_bound_is_cut_and_marked(store, clock):
+    rules = dataclasses.replace(RULES, max_credit_rate=1000)  # bytes per second
+    store.announce(ann(), rules=rules)
+    clock.now += 1000
+    out = store.announce(ann(uploaded=2**63 - 1, downloaded=5, event=""), rules=rules)
+    assert (out.credit.uploaded, out.credit.downloaded) == (1000 * 1000, 5)
+    assert out.credit.clamped
+    clock.now += 1000
+    fair = store.announce(ann(uploaded=2**63 - 1, downloaded=6, event=""), rules=rules)
+    assert (fair.credit.uploaded, fair.credit.clamped) == (0, False)
+    assert store.take_batch().credits[(1, 1)].clamped
 
 
 def test_at_most_three_peers_per_member_per_torrent(store):

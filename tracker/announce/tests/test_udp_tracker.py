@@ -175,7 +175,11 @@ def test_udp_announce_credits_exactly_as_http_does(tracker, store, clock):
         )  # fmt: skip
         clock.now += 1000
     udp_batch, http_batch = store.take_batch(), http_store.take_batch()
-    assert udp_batch.credits == http_batch.credits == {(1, 7): Credit(25, 1000, 1000, True)}
+    assert (
+        udp_batch.credits
+        == http_batch.credits
+        == {(1, 7): Credit(25, 1000, 1000, True, leeching=True)}
+    )
     assert udp_batch.swarm_counts == http_batch.swarm_counts == {7: (0, 0)}
 
 
