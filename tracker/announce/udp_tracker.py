@@ -7,8 +7,9 @@ implementation, two wires). ``trackerd`` feeds it datagrams from its asyncio soc
 and the fuzzer call :meth:`UdpTracker.handle` directly.
 
 Connection ids are stateless (any worker process can check any id): ``u32 seconds`` + the
-first 4 bytes of BLAKE2b keyed with the secret over those seconds, the client's address and its
-port. Valid for ``CONNECTION_ID_LIFETIME`` (BEP 15: 2 minutes); an id made with the previous
+first 4 bytes of BLAKE2b keyed with the secret over those seconds and the client's address
+(not its port: BEP 15 does not ask for it, and libtorrent reuses one id across its sockets to a
+tracker). Valid for ``CONNECTION_ID_LIFETIME`` (BEP 15: 2 minutes); an id made with the previous
 secret is still accepted after a rotation.
 
 Silence versus an error packet. A reply to a datagram whose source address is not proven
@@ -63,7 +64,6 @@ log = logging.getLogger(__name__)
 
 CONNECTION_ID_LIFETIME = 120  # seconds (BEP 15: a tracker accepts an id for 2 minutes)
 _TIME = struct.Struct(">I")
-_PORT = struct.Struct(">H")
 
 
 def derive_secret(secret: str | bytes, *, purpose: bytes = b"pbts:udp-connection-id:v1") -> bytes:
@@ -78,8 +78,10 @@ def derive_secret(secret: str | bytes, *, purpose: bytes = b"pbts:udp-connection
 class ConnectionIds:
     """Stateless BEP 15 connection ids: 8 bytes = ``u32`` seconds + a 4-byte keyed MAC.
 
-    The MAC is BLAKE2b (keyed, 4-byte digest) over the 4 bytes of seconds, the client's
-    address (its text form as the socket reports it) and its port (2 bytes). An id is valid
+    The MAC is BLAKE2b (keyed, 4-byte digest) over the 4 bytes of seconds and the client's
+    address (its text form as the socket reports it), not its port: BEP 15 does not bind an
+    id to the port, and libtorrent 2.0.8 reuses one id per tracker across its sockets (bound
+    to the port, a second torrent's announces were refused for up to a minute). An id is valid
     for ``lifetime`` seconds after it was issued, under the current secret or the previous one
     (rotation: set the old secret as the previous one, the new as current; ids issued before
     stay valid for their lifetime).
@@ -107,18 +109,18 @@ class ConnectionIds:
         self._lifetime = lifetime
         self._clock = clock
 
-    def issue(self, host: str, port: int) -> bytes:
-        """A fresh 8-byte connection id for the client at ``host``/``port``."""
+    def issue(self, host: str) -> bytes:
+        """A fresh 8-byte connection id for the client at address ``host`` (any of its ports)."""
         stamp = _TIME.pack(int(self._clock()) & 0xFFFFFFFF)
         tag = self._macs[0].copy()
-        tag.update(stamp + host.encode() + _PORT.pack(port))
+        tag.update(stamp + host.encode())
         return stamp + tag.digest()
 
-    def check(self, connection_id: bytes, host: str, port: int) -> int:
+    def check(self, connection_id: bytes, host: str) -> int:
         """:attr:`VALID`, :attr:`EXPIRED` (a genuine id older than the lifetime) or
-        :attr:`INVALID` (not made by us for this address and port, or from the future), for
-        the 8 bytes ``connection_id`` as the client sent them."""
-        message = connection_id[:4] + host.encode() + _PORT.pack(port)
+        :attr:`INVALID` (not made by us for this address, or from the future), for the 8 bytes
+        ``connection_id`` as the client sent them; the port it came from does not matter."""
+        message = connection_id[:4] + host.encode()
         given = connection_id[4:8]
         for mac in self._macs:
             tag = mac.copy()
@@ -252,13 +254,13 @@ class UdpTracker:
         if size < 16:
             return None
         action, transaction_id = ACTION_HEAD.unpack_from(data, 8)
-        host, port = addr[0], addr[1]
+        host = addr[0]
         if action == ACTION_CONNECT:
             if data[:8] != PROTOCOL_ID_BYTES or not self.limiter.allow(host):
                 return None
             self.counters.connects += 1
-            return encode_connect(transaction_id, self.ids.issue(host, port))
-        status = self.ids.check(data[:8], host, port)
+            return encode_connect(transaction_id, self.ids.issue(host))
+        status = self.ids.check(data[:8], host)
         if status != ConnectionIds.VALID:
             if action not in (ACTION_ANNOUNCE, ACTION_SCRAPE):
                 return None

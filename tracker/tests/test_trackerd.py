@@ -273,6 +273,22 @@ def test_udp_seeder_and_leecher_meet_with_the_peers_of_their_family(
     assert announce_runtime.peer_store().counts([torrent.pk]) == {torrent.pk: (1, 1)}
 
 
+def test_udp_connection_id_is_shared_by_the_sockets_of_one_address(udp_trackerd, swarm, udp_client):
+    """Issue 14: a connection id from one socket is accepted from another socket (another
+    port) of the same address, as libtorrent reuses it; from another address it is not."""
+    torrent, seeder, leecher = swarm
+    first = udp_client("127.0.0.1", udp_trackerd.udp_port)
+    second = udp_client("127.0.0.1", udp_trackerd.udp_port)
+    assert first.sock.getsockname()[1] != second.sock.getsockname()[1]
+    cid = first.connect()
+    reply = second.announce(cid, torrent, passkey=seeder.passkey, peer=b"-TR4060-s")
+    assert reply is not None and reply[:4] == b"\0\0\0\1", reply
+    other = udp_client("::1", udp_trackerd.udp_port)
+    reply = other.announce(cid, torrent, passkey=leecher.passkey, peer=b"-TR4060-l", left=5)
+    assert _error_text(reply) == "Invalid connection ID"
+    assert announce_runtime.peer_store().counts([torrent.pk]) == {torrent.pk: (1, 0)}
+
+
 def test_udp_missing_or_unknown_passkey_gets_a_clear_error(udp_trackerd, swarm, udp_client):
     torrent, seeder, _ = swarm
     client = udp_client("127.0.0.1", udp_trackerd.udp_port)

@@ -68,41 +68,54 @@ def flip(connection_id: bytes, index: int) -> bytes:
     return bytes(out)
 
 
-def test_connection_id_is_valid_for_two_minutes_for_that_address_and_port(clock):
+def test_connection_id_is_valid_for_two_minutes_for_that_address(clock):
     ids = udp_tracker.ConnectionIds(udp_tracker.derive_secret("k"), clock=clock)
-    cid = ids.issue("10.0.0.1", 6881)
+    cid = ids.issue("10.0.0.1")
     assert len(cid) == 8
     assert int.from_bytes(cid[:4], "big") == int(clock.now)  # timestamp in the first 4 bytes
-    assert ids.check(cid, "10.0.0.1", 6881) == ids.VALID
-    assert ids.check(cid, "10.0.0.2", 6881) == ids.INVALID  # another address
-    assert ids.check(cid, "10.0.0.1", 6882) == ids.INVALID  # another port
-    assert ids.check(flip(cid, 7), "10.0.0.1", 6881) == ids.INVALID  # a flipped MAC bit
-    assert ids.check(flip(cid, 3), "10.0.0.1", 6881) == ids.INVALID  # a forged timestamp
-    assert ids.check(b"\0" * 8, "10.0.0.1", 6881) == ids.INVALID
+    assert ids.check(cid, "10.0.0.1") == ids.VALID
+    assert ids.check(cid, "10.0.0.2") == ids.INVALID  # another address
+    assert ids.check(cid, "::ffff:10.0.0.1") == ids.INVALID  # another family's text
+    assert ids.check(flip(cid, 7), "10.0.0.1") == ids.INVALID  # a flipped MAC bit
+    assert ids.check(flip(cid, 3), "10.0.0.1") == ids.INVALID  # a forged timestamp
+    assert ids.check(b"\0" * 8, "10.0.0.1") == ids.INVALID
     clock.now += udp_tracker.CONNECTION_ID_LIFETIME
-    assert ids.check(cid, "10.0.0.1", 6881) == ids.VALID
+    assert ids.check(cid, "10.0.0.1") == ids.VALID
     clock.now += 1
-    assert ids.check(cid, "10.0.0.1", 6881) == ids.EXPIRED
+    assert ids.check(cid, "10.0.0.1") == ids.EXPIRED
+
+
+def test_one_connection_id_serves_every_socket_of_a_client_and_no_other_address(tracker):
+    """Issue 14: libtorrent 2.0.8 reuses one connection id per tracker across its sockets;
+    bound to the port, the second torrent's announces got "Invalid connection ID" for a minute.
+    BEP 15 binds an id to nothing more than the address."""
+    cid = connect(tracker, ("10.0.0.1", 40001))
+    reply = tracker.handle(announce_packet(cid, peer=b"-TR4060-a"), ("10.0.0.1", 40002))
+    assert reply[:4] == b"\0\0\0\1"  # an announce reply, from another port of that address
+    reply = tracker.handle(announce_packet(cid, peer=b"-TR4060-b"), ("10.0.0.2", 40001))
+    assert error_of(reply) == "Invalid connection ID"  # the same port of another address
+    reply = tracker.handle(announce_packet(cid, peer=b"-TR4060-c"), ("2001:db8::1", 40001, 0, 0))
+    assert error_of(reply) == "Invalid connection ID"
 
 
 def test_connection_id_from_the_future_is_invalid(clock):
     ids = udp_tracker.ConnectionIds(udp_tracker.derive_secret("k"), clock=clock)
     clock.now += 60
-    cid = ids.issue("10.0.0.1", 6881)
+    cid = ids.issue("10.0.0.1")
     clock.now -= 60
-    assert ids.check(cid, "10.0.0.1", 6881) == ids.INVALID
+    assert ids.check(cid, "10.0.0.1") == ids.INVALID
 
 
 def test_rotated_secret_keeps_ids_of_the_previous_one_valid(clock):
     old = udp_tracker.ConnectionIds(udp_tracker.derive_secret("old"), clock=clock)
-    cid = old.issue("2001:db8::1", 6881)
+    cid = old.issue("2001:db8::1")
     rotated = udp_tracker.ConnectionIds(
         udp_tracker.derive_secret("new"), udp_tracker.derive_secret("old"), clock=clock
     )
-    assert rotated.check(cid, "2001:db8::1", 6881) == rotated.VALID
-    assert rotated.check(rotated.issue("2001:db8::1", 6881), "2001:db8::1", 6881) == old.VALID
+    assert rotated.check(cid, "2001:db8::1") == rotated.VALID
+    assert rotated.check(rotated.issue("2001:db8::1"), "2001:db8::1") == old.VALID
     stranger = udp_tracker.ConnectionIds(udp_tracker.derive_secret("new"), clock=clock)
-    assert stranger.check(cid, "2001:db8::1", 6881) == stranger.INVALID
+    assert stranger.check(cid, "2001:db8::1") == stranger.INVALID
 
 
 def test_default_secret_is_derived_not_the_site_key_itself():
