@@ -3,9 +3,11 @@
 - The client's address is the socket's; ``X-Forwarded-For`` is believed only from a trusted
   proxy (:func:`resolve_client_ip`, RFC 7239 practice).
 - A peer's entries are BEP 23's 6-byte IPv4 and BEP 7's 18-byte IPv6 compact forms
-  (:func:`compact_address`); a dual-stack client's ``ipv4``/``ipv6`` parameter of the *other*
-  family is added when it is a global address, never instead of the socket's
-  (:func:`peer_addresses`).
+  (:func:`compact_address`): only the address the request came from. BEP 7's ``ipv4``/``ipv6``
+  parameter is honoured only when it names that same address (it may then give the port for
+  it); any other address is ignored, not refused (clients send it routinely): nothing proves
+  the client owns it, and believing it let an IPv4 client put a third party's IPv6 address
+  into swarms (issue 14) (:func:`peer_addresses`).
 """
 
 from __future__ import annotations
@@ -52,38 +54,46 @@ def compact_address(ip: str, port: int) -> tuple[bytes, bytes]:
     return (entry, b"") if len(packed) == 4 else (b"", entry)
 
 
-def _other_family(text: str, port: int, want: int) -> bytes:
-    """The BEP 7 ``ipv4``/``ipv6`` parameter as a compact entry if it is a global address of
-    family ``want`` (``addr``, ``v4:port`` or ``[v6]:port``); ``b""`` otherwise (ignored)."""
+def _same_address(text: str, packed: bytes) -> int | None:
+    """The port a BEP 7 ``ipv4``/``ipv6`` parameter (``addr``, ``v4:port`` or ``[v6]:port``)
+    gives for the address ``packed`` (0: the announce's own port), or ``None`` when it names
+    another address, or is not an address or a valid port (then it is ignored)."""
     host, tail = text, ""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         tail = rest.removeprefix(":")
-    elif want == 4 and text.count(":") == 1:
+    elif text.count(":") == 1:
         host, _, tail = text.partition(":")
     try:
-        addr = ipaddress.ip_address(host)
-        port = int(tail) if tail else port
+        given = _packed_address(host)
+        port = int(tail) if tail else 0
     except ValueError:
-        return b""
-    if addr.version != want or not addr.is_global or not 0 < port < 65536:
-        return b""
-    return addr.packed + port.to_bytes(2, "big")
+        return None
+    if given != packed or not 0 <= port < 65536:
+        return None
+    return port
 
 
 def peer_addresses(client_ip: str, req: AnnounceRequest) -> tuple[bytes, bytes]:
-    """``(compact4, compact6)`` of the announcing peer: the socket address, plus the BEP 7
-    address of the other family a dual-stack client names (never instead of the socket's).
+    """``(compact4, compact6)`` of the announcing peer: the address the request came from
+    (``client_ip``: the socket's, or a trusted proxy's forwarded one), one entry of its family.
+
+    BEP 7's ``ipv4``/``ipv6`` parameter counts only when it names that same address (a port it
+    gives then replaces the announce's ``port`` for that entry); an address of the other
+    family, or of anyone else, is ignored: the tracker cannot tell that the client owns it, so
+    believing it would let a client list a third party in swarms. A dual-stack client is
+    listed under each family it announces over.
 
     Raises:
         Refusal: ``client_ip`` is not an IP address.
     """
     try:
-        compact4, compact6 = compact_address(client_ip, req.port)
+        packed = _packed_address(client_ip)
     except ValueError as exc:
         raise Refusal("Cannot tell your IP address") from exc
-    if compact4 and req.ipv6:
-        compact6 = _other_family(req.ipv6, req.port, 6)
-    elif compact6 and req.ipv4:
-        compact4 = _other_family(req.ipv4, req.port, 4)
-    return compact4, compact6
+    port = req.port
+    given = req.ipv4 if len(packed) == 4 else req.ipv6
+    if given:
+        port = _same_address(given, packed) or port
+    entry = packed + port.to_bytes(2, "big")
+    return (entry, b"") if len(packed) == 4 else (b"", entry)

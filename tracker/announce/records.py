@@ -125,8 +125,8 @@ class AnnounceRequest:
     """An announce as the client sent it, from either wire (BEP 3 parameters; BEP 15 fields).
 
     Counters are bytes; ``numwant`` ``None`` means the default; ``key`` is checked but not kept
-    (the passkey and peer_id identify a peer); ``ipv4``/``ipv6`` are BEP 7's other-family
-    addresses as text (``""``: none)."""
+    (the passkey and peer_id identify a peer); ``ipv4``/``ipv6`` are BEP 7's addresses as
+    text (``""``: none), honoured only when they name the request's own address."""
 
     info_hash: bytes
     peer_id: bytes

@@ -10,8 +10,8 @@ Rules and their sources:
 
 - Authorization: a known passkey of a member not banned, a whitelisted client (peer_id prefix,
   BEP 20), a port not used by other P2P networks, a registered (approved) torrent.
-- Address (``addresses``): the socket's; BEP 7's ``ipv4``/``ipv6`` of the other family is
-  added, never substituted; ``X-Forwarded-For`` only from trusted proxies.
+- Address (``addresses``): the socket's; ``X-Forwarded-For`` only from trusted proxies; BEP
+  7's ``ipv4``/``ipv6`` only when it names that same address (any other is ignored).
 - Credit: per-peer deltas since that peer's last announce, never the client's totals; a lower
   counter is a client restart (Ocelot/opentracker practice); freeleech and double upload apply;
   seeding time accumulates between a seeder's announces (capped per gap); a snatch is a

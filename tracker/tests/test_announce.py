@@ -1,5 +1,6 @@
 """The HTTP announce and scrape endpoints with the real cache (Redis) and PostgreSQL."""
 
+import ipaddress
 from urllib.parse import quote_from_bytes
 
 import fastbencode
@@ -191,6 +192,27 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(client, swarm):
     pool = announce_runtime.peer_store()._swarms[torrent.pk].leeches
     addresses = {bytes(pool.addrs[i : i + 4]) for i in range(0, len(pool.addrs), 6)}
     assert bytes([10, 9, 9, 9]) in addresses and bytes([127, 0, 0, 9]) not in addresses
+
+
+def test_bep7_address_of_someone_else_never_enters_the_swarm(client, swarm):
+    """Issue 14: an IPv4 client's ``ipv6=`` put a third party's address into swarms. It is
+    ignored (the announce still succeeds); a client over IPv6 naming its own address is fine."""
+    torrent, seeder, leecher = swarm
+    victim = "2a00:1450::1"
+    reply = announce(client, seeder, torrent, ip="10.0.0.1", left=0, ipv6=victim)
+    assert b"failure reason" not in reply and reply[b"complete"] == 1
+    reply = announce(client, leecher, torrent, ip="2a00:1450::99", left=10, ipv4="10.0.0.7")
+    assert reply.get(b"peers6", b"") == b""  # no IPv6 address for the IPv4 seeder
+    assert reply[b"peers"] == bytes([10, 0, 0, 1]) + (51413).to_bytes(2, "big")
+    pool = announce_runtime.peer_store()._swarms[torrent.pk].leeches
+    assert bytes([10, 0, 0, 7]) not in pool.addrs  # nor the IPv6 leecher's ipv4=
+    own = "2a00:1450::2"
+    peer = b"-TR4060-six"
+    announce(client, seeder, torrent, ip=own, left=0, peer=peer, ipv6=f"[{own}]:6000")
+    reply = announce(client, MemberFactory(), torrent, ip="2a00:1450::98", left=10)
+    peers6 = {reply[b"peers6"][i : i + 18] for i in range(0, len(reply[b"peers6"]), 18)}
+    assert ipaddress.ip_address(own).packed + (6000).to_bytes(2, "big") in peers6
+    assert not any(entry[:16] == ipaddress.ip_address(victim).packed for entry in peers6)
 
 
 def test_scrape_lists_registered_torrents_only(client, swarm):

@@ -178,16 +178,24 @@ def test_fuzzed_queries_only_ever_refuse():
     ("client_ip", "extra", "expect4", "expect6"),
     [
         ("127.0.0.1", {}, "127.0.0.1:51413", None),
-        ("127.0.0.1", {"ipv6": b"2001:db8::1"}, "127.0.0.1:51413", None),  # not global
-        ("127.0.0.1", {"ipv6": b"2a00:1450::1"}, "127.0.0.1:51413", "2a00:1450::1:51413"),
-        ("127.0.0.1", {"ipv6": b"[2a00:1450::1]:6000"}, "127.0.0.1:51413", "2a00:1450::1:6000"),
+        # Issue 14: another address, of either family, is ignored (not refused): the client
+        # cannot be shown to own it, and an IPv4 client put a third party into swarms with it.
+        ("127.0.0.1", {"ipv6": b"2a00:1450::1"}, "127.0.0.1:51413", None),
+        ("127.0.0.1", {"ipv6": b"[2a00:1450::1]:6000"}, "127.0.0.1:51413", None),
+        ("127.0.0.1", {"ipv4": b"1.2.3.4"}, "127.0.0.1:51413", None),
         ("127.0.0.1", {"ipv6": b"not an address"}, "127.0.0.1:51413", None),
-        ("2a00:1450::2", {"ipv4": b"1.2.3.4:7000"}, "1.2.3.4:7000", "2a00:1450::2:51413"),
-        ("2a00:1450::2", {"ipv4": b"1.2.3.4"}, "1.2.3.4:51413", "2a00:1450::2:51413"),
-        ("::ffff:10.0.0.5", {"ipv6": b"2a00:1450::1"}, "10.0.0.5:51413", "2a00:1450::1:51413"),
+        ("2a00:1450::2", {"ipv4": b"1.2.3.4:7000"}, None, "2a00:1450::2:51413"),
+        ("2a00:1450::2", {"ipv6": b"2a00:1450::1"}, None, "2a00:1450::2:51413"),
+        ("::ffff:10.0.0.5", {"ipv6": b"2a00:1450::1"}, "10.0.0.5:51413", None),
+        # The request's own address is fine, and may give the port for it.
+        ("2a00:1450::2", {"ipv6": b"2a00:1450::2"}, None, "2a00:1450::2:51413"),
+        ("2a00:1450::2", {"ipv6": b"[2a00:1450::2]:6000"}, None, "2a00:1450::2:6000"),
+        ("2a00:1450::2", {"ipv6": b"[2a00:1450::2]:70000"}, None, "2a00:1450::2:51413"),
+        ("10.0.0.5", {"ipv4": b"10.0.0.5:7000"}, "10.0.0.5:7000", None),
+        ("::ffff:10.0.0.5", {"ipv4": b"10.0.0.5"}, "10.0.0.5:51413", None),
     ],
 )
-def test_bep7_other_family_address_is_added_never_substituted(client_ip, extra, expect4, expect6):
+def test_bep7_address_counts_only_when_it_is_the_requests_own(client_ip, extra, expect4, expect6):
     import ipaddress
 
     from tracker.announce.addresses import peer_addresses
