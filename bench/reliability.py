@@ -364,8 +364,8 @@ def _soak_lines(s: dict) -> list[str]:
         f"{s['flushed_batches']} flushes; the database's ledgers and history "
         + ("equal them exactly." if not s["differences"] else f"DIFFER: {s['differences']}"),
         "",
-        "RSS every minute (s: KiB): "
-        + ", ".join(f"{t:.0f}: {r:,}" for t, r, _ in s["samples"] if round(t) % 60 == 0),
+        "RSS every minute (seconds: KiB): "
+        + "; ".join(f"{t:.0f} s: {r:,}" for t, r, _ in s["samples"] if round(t) % 60 == 0),
     ]
     return lines
 
