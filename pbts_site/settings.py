@@ -277,6 +277,9 @@ PBTS_OWNER_USERNAME = env.str("PBTS_OWNER_USERNAME", default="owner")
 PBTS_OWNER_EMAIL = env.str("PBTS_OWNER_EMAIL", default="owner@localhost")
 PBTS_OWNER_PASSWORD = env.str("PBTS_OWNER_PASSWORD", default="")
 PBTS_AUTH_CACHE_SECONDS = env.int("PBTS_AUTH_CACHE_SECONDS", default=300)
+# trackerd: unknown passkeys and info_hashes remembered (an LRU of this many, each this long).
+PBTS_NEGATIVE_CACHE_SIZE = env.int("PBTS_NEGATIVE_CACHE_SIZE", default=10000)
+PBTS_NEGATIVE_CACHE_SECONDS = env.int("PBTS_NEGATIVE_CACHE_SECONDS", default=60)
 # Password-reset requests per hour from one client address, and for one name typed (0: none).
 PBTS_PASSWORD_RESET_PER_HOUR = env.int("PBTS_PASSWORD_RESET_PER_HOUR", default=5)
 MIN_RATIO = env.float("MIN_RATIO", default=0.5)

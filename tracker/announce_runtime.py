@@ -252,7 +252,11 @@ async def serve_trackerd(
     Raises:
         OSError: a port cannot be bound.
     """
-    authority = LocalAuthority(ttl=settings.PBTS_AUTH_CACHE_SECONDS)
+    authority = LocalAuthority(
+        ttl=settings.PBTS_AUTH_CACHE_SECONDS,
+        negative_size=settings.PBTS_NEGATIVE_CACHE_SIZE,
+        negative_seconds=settings.PBTS_NEGATIVE_CACHE_SECONDS,
+    )
     try:
         if settings.REDIS_URL:
             authority.listen(redis.Redis.from_url(settings.REDIS_URL)).wait(timeout=10)

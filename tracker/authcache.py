@@ -53,15 +53,41 @@ def _member_fields(row: dict) -> dict:
     }
 
 
+def _member_row(passkey: str) -> dict | None:
+    row = Member.objects.filter(passkey=passkey, is_active=True).values(*_MEMBER_COLUMNS).first()
+    return None if row is None else _member_fields(row)
+
+
+def _torrent_row(info_hash_hex: str) -> dict | None:
+    row = (
+        Torrent.objects.filter(info_hash=info_hash_hex, status=TorrentStatus.APPROVED)
+        .values("id", "is_freeleech", "is_double_upload")
+        .first()
+    )
+    return None if row is None else {"torrent_id": row.pop("id"), **row}
+
+
+def load_member_standing(passkey: str) -> MemberStanding | None:
+    """The standing of the member owning ``passkey`` read from the database (no cache), or
+    ``None``: for processes that keep their own copy (trackerd's ``LocalAuthority``), so a
+    flood of unknown passkeys fills no shared cache."""
+    row = _member_row(passkey)
+    return None if row is None else MemberStanding(**row)
+
+
+def load_torrent_standing(info_hash_hex: str) -> TorrentStanding | None:
+    """The standing of an approved torrent read from the database (no cache), or ``None``."""
+    row = _torrent_row(info_hash_hex)
+    return None if row is None else TorrentStanding(**row)
+
+
 def member_standing(passkey: str) -> MemberStanding | None:
     """Return the standing of the member owning ``passkey`` (32 hex), or ``None`` if unknown."""
     key = passkey_key(passkey)
     hit = cache.get(key)
     if hit is None:
-        row = (
-            Member.objects.filter(passkey=passkey, is_active=True).values(*_MEMBER_COLUMNS).first()
-        )
-        hit = _MISSING if row is None else _member_fields(row)
+        row = _member_row(passkey)
+        hit = _MISSING if row is None else row
         cache.set(key, hit, settings.PBTS_AUTH_CACHE_SECONDS)
     return None if hit == _MISSING else MemberStanding(**hit)
 
@@ -71,12 +97,8 @@ def torrent_standing(info_hash_hex: str) -> TorrentStanding | None:
     key = torrent_key(info_hash_hex)
     hit = cache.get(key)
     if hit is None:
-        row = (
-            Torrent.objects.filter(info_hash=info_hash_hex, status=TorrentStatus.APPROVED)
-            .values("id", "is_freeleech", "is_double_upload")
-            .first()
-        )
-        hit = _MISSING if row is None else {"torrent_id": row.pop("id"), **row}
+        row = _torrent_row(info_hash_hex)
+        hit = _MISSING if row is None else row
         cache.set(key, hit, settings.PBTS_AUTH_CACHE_SECONDS)
     return None if hit == _MISSING else TorrentStanding(**hit)
 

@@ -5,29 +5,46 @@ who a passkey is, what a torrent is, whether a client is allowed, and a torrent'
   ``REDIS_URL`` is set): the Django view's, one cache read per question.
 - :class:`LocalAuthority` keeps every standing in this process's memory, preloaded in bulk and
   refreshed, and drops an entry the moment the site publishes its invalidation on Redis:
-  trackerd's, so its event loop never waits on a query once warm.
+  trackerd's, so its event loop never waits on a query. Unknown passkeys and info_hashes are
+  remembered in a bounded LRU with a time-to-live (``PBTS_NEGATIVE_CACHE_SIZE``,
+  ``PBTS_NEGATIVE_CACHE_SECONDS``), and a miss is read on a helper thread while the event loop
+  goes on (``records.Pending``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import redis
 from django.db import connections
 
 from tracker import authcache
-from tracker.announce.records import MemberStanding, TorrentStanding
+from tracker.announce.records import MemberStanding, Pending, Refusal, TorrentStanding
 from tracker.models import Torrent
 
 log = logging.getLogger(__name__)
 
 SNATCH_SECONDS = 30.0  # how long a torrent's snatch count (scrape ``downloaded``) is reused
 MAX_SNATCH_ENTRIES = 100_000
+NEGATIVE_CACHE_SIZE = 10_000  # unknown passkeys and info_hashes remembered (LRU)
+NEGATIVE_CACHE_SECONDS = 60.0  # how long an unknown one is remembered
+MAX_PENDING_LOADS = 1024  # misses queued for the database at once; more are refused
+BUSY = "Tracker busy: try again shortly"
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def snatch_counts(torrent_ids: set[int]) -> dict[int, int]:
@@ -58,27 +75,82 @@ class LocalAuthority:
     as soon as their key is published on ``authcache.invalidation_channel()``.
 
     :meth:`preload` fills it in bulk (every active member and approved torrent) and a refresh
-    thread repeats that every half TTL, so a running trackerd answers from memory; the rare
-    miss (a new member or torrent) is loaded on one helper thread while the event loop waits
-    (Django's ORM refuses to run inside the event loop, and such misses are short).
+    thread repeats that every half TTL, so a running trackerd answers from memory. A miss (a
+    new member or torrent, or a passkey or info_hash nobody has) is read from the database on
+    one helper thread (Django's ORM refuses to run inside the event loop); called on an event
+    loop, the lookup raises :class:`~tracker.announce.records.Pending` instead of waiting, and
+    the server awaits it and asks again, so the loop goes on answering everyone else. Unknown
+    keys are remembered in a bounded LRU (``negative_size`` entries, ``negative_seconds``
+    each), so a flood of random passkeys costs at most that much memory and a passkey that
+    becomes valid later (a new member) is accepted after ``negative_seconds`` at most (at once
+    when its invalidation is published).
     """
 
-    def __init__(self, *, ttl: float) -> None:
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        negative_size: int = NEGATIVE_CACHE_SIZE,
+        negative_seconds: float = NEGATIVE_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl = ttl
         self._entries: dict[str, tuple[float, Any]] = {}
-        self._inner = CachedAuthority()
+        self._negative: OrderedDict[str, float] = OrderedDict()
+        self._negative_size = max(1, negative_size)
+        self._negative_seconds = negative_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._loading: dict[str, Future] = {}
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbts-auth")
         self._forgotten: set[str] | None = None
         self._snatches: dict[int, tuple[float, int]] = {}
 
     def _get(self, key: str, load: Callable[[], Any]) -> Any:
         hit = self._entries.get(key)
-        now = time.monotonic()
+        now = self._clock()
         if hit is not None and hit[0] > now:
             return hit[1]
-        value = self._loader.submit(load).result(timeout=10)
-        self._entries[key] = (now + self._ttl, value)
+        with self._lock:
+            expires = self._negative.get(key)
+            if expires is not None:
+                if expires > now:
+                    return None
+                del self._negative[key]
+            future = self._loading.get(key)
+            if future is None:  # one load per key, however many ask at once
+                if len(self._loading) >= MAX_PENDING_LOADS:
+                    raise Refusal(BUSY)  # a flood of misses: known members still get through
+                future = self._loader.submit(self._load, key, load)
+                self._loading[key] = future
+        if _on_event_loop():
+            raise Pending(future)
+        return future.result(timeout=10)
+
+    def _load(self, key: str, load: Callable[[], Any]) -> Any:
+        """On the loader thread: read one standing and remember it (positive in the entries,
+        ``None`` in the bounded negative LRU)."""
+        try:
+            value = load()
+        finally:
+            with self._lock:
+                self._loading.pop(key, None)
+        now = self._clock()
+        with self._lock:
+            if value is None:
+                self._entries.pop(key, None)
+                self._negative[key] = now + self._negative_seconds
+                self._negative.move_to_end(key)
+                while len(self._negative) > self._negative_size:
+                    self._negative.popitem(last=False)
+            else:
+                self._negative.pop(key, None)
+                self._entries[key] = (now + self._ttl, value)
         return value
+
+    def negative_count(self) -> int:
+        """How many unknown passkeys and info_hashes are remembered (at most the bound)."""
+        return len(self._negative)
 
     def preload(self) -> int:
         """Load every standing in bulk (on the loader thread); returns how many. Keys
@@ -87,6 +159,9 @@ class LocalAuthority:
         try:
             fresh = self._loader.submit(self._load_all).result(timeout=600)
             self._entries.update(fresh)
+            with self._lock:
+                for key in fresh:
+                    self._negative.pop(key, None)
             for key in self._forgotten:
                 self._entries.pop(key, None)
         finally:
@@ -94,7 +169,7 @@ class LocalAuthority:
         return len(fresh)
 
     def _load_all(self) -> dict[str, tuple[float, Any]]:
-        expires = time.monotonic() + self._ttl
+        expires = self._clock() + self._ttl
         entries = {key: (expires, standing) for key, standing in authcache.all_standings()}
         connections.close_all()
         return entries
@@ -116,12 +191,13 @@ class LocalAuthority:
 
     def member(self, passkey: str) -> MemberStanding | None:
         """The standing of the member owning ``passkey``, or ``None``."""
-        return self._get(authcache.passkey_key(passkey), lambda: self._inner.member(passkey))
+        key = authcache.passkey_key(passkey)
+        return self._get(key, lambda: authcache.load_member_standing(passkey))
 
     def torrent(self, info_hash_hex: str) -> TorrentStanding | None:
         """The standing of the approved torrent with this 40-hex info_hash, or ``None``."""
         key = authcache.torrent_key(info_hash_hex)
-        return self._get(key, lambda: self._inner.torrent(info_hash_hex))
+        return self._get(key, lambda: authcache.load_torrent_standing(info_hash_hex))
 
     def client_allowed(self, peer_id: bytes) -> bool:
         """Whether the client's peer_id starts with a whitelisted prefix (BEP 20)."""
@@ -160,6 +236,8 @@ class LocalAuthority:
     def forget(self, key: str) -> None:
         """Drop one entry (a published cache key such as ``auth:passkey:<passkey>``)."""
         self._entries.pop(key, None)
+        with self._lock:
+            self._negative.pop(key, None)
         forgotten = self._forgotten
         if forgotten is not None:
             forgotten.add(key)
@@ -177,6 +255,8 @@ class LocalAuthority:
                     pubsub.subscribe(authority_channel := authcache.invalidation_channel())
                     pubsub.get_message(timeout=5)  # the subscribe confirmation
                     self._entries.clear()
+                    with self._lock:
+                        self._negative.clear()
                     if subscribed.is_set():
                         self.preload()
                     subscribed.set()

@@ -30,10 +30,11 @@ import time
 from collections.abc import Callable
 
 from tracker.announce.addresses import resolve_client_ip
+from tracker.announce.records import Pending
 from tracker.announce.rules import Authority, Policy
 from tracker.announce.store import MemoryPeerStore
 from tracker.announce.udp_tracker import UdpTracker
-from tracker.announce.wire_http import handle_announce, handle_scrape
+from tracker.announce.wire_http import encode_failure, handle_announce, handle_scrape
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ _HEADERS_OF_INTEREST = re.compile(
 )
 IDLE_SECONDS = 60.0
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes asked for (the kernel may cap it at rmem_max)
+#: Times a request waits on the authority's database lookups (``records.Pending``) before it
+#: is answered "busy" (each wait is one lookup: passkey, info_hash, client whitelist).
+MAX_LOOKUP_WAITS = 4
+BUSY_FAILURE = b"Tracker busy: try again shortly"
+MAX_PIPELINED_BYTES = 256 * 1024  # request bytes held behind a request waiting on a lookup
 
 
 def _response(status: bytes, body: bytes, *, close: bool, content_type: bytes) -> bytes:
@@ -65,6 +71,8 @@ class TrackerProtocol(asyncio.Protocol):
         self.remote = ""
         self.buffer = b""
         self.last_seen = time.monotonic()
+        #: A request waiting on a database lookup: later requests wait behind it (in order).
+        self.waiting: asyncio.Future | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """A client connected: remember its address (the socket's, for the rules)."""
@@ -81,12 +89,55 @@ class TrackerProtocol(asyncio.Protocol):
         """Answer every complete request head in ``data`` (pipelined ones in order); a head
         over ``MAX_HEADER_BYTES`` gets 431 and the connection is closed."""
         self.last_seen = time.monotonic()
-        if not self.buffer and data.endswith(b"\r\n\r\n") and data.count(b"\r\n\r\n") == 1:
-            reply, close = self.server.respond(data[:-4], self.remote)  # one whole request
-            self._send(reply, close=close)
+        if (
+            self.waiting is None
+            and not self.buffer
+            and data.endswith(b"\r\n\r\n")
+            and data.count(b"\r\n\r\n") == 1
+        ):
+            self._answer(data[:-4])  # one whole request
             return
         self.buffer += data
-        while self.transport is not None and not self.transport.is_closing():
+        if self.waiting is None:
+            self._drain()
+        elif len(self.buffer) > MAX_PIPELINED_BYTES and self.transport is not None:
+            self.transport.close()  # piling requests up behind a lookup
+
+    def _answer(self, head: bytes) -> None:
+        """Answer one request head, or, when the authority must read the database first
+        (:class:`~tracker.announce.records.Pending`), wait for that off the event loop."""
+        try:
+            reply, close = self.server.respond(head, self.remote)
+        except Pending as pending:
+            self.waiting = asyncio.ensure_future(self._answer_later(head, pending))
+            return
+        self._send(reply, close=close)
+
+    async def _answer_later(self, head: bytes, pending: Pending) -> None:
+        reply, close = b"", True
+        for _ in range(MAX_LOOKUP_WAITS):
+            with contextlib.suppress(Exception):  # a failed lookup is tried again
+                await asyncio.wrap_future(pending.future)
+            try:
+                reply, close = self.server.respond(head, self.remote)
+                break
+            except Pending as again:
+                pending = again
+        else:
+            body = encode_failure(BUSY_FAILURE.decode())
+            reply = _response(b"200 OK", body, close=False, content_type=b"text/plain")
+            close = False
+        self.waiting = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._send(reply, close=close)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Answer the complete request heads in the buffer, in order, until one waits."""
+        while (
+            self.transport is not None and not self.transport.is_closing() and self.waiting is None
+        ):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buffer) > MAX_HEADER_BYTES:
@@ -101,8 +152,7 @@ class TrackerProtocol(asyncio.Protocol):
                     )
                 return
             head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
-            reply, close = self.server.respond(head, self.remote)
-            self._send(reply, close=close)
+            self._answer(head)
 
     def _send(self, data: bytes, *, close: bool) -> None:
         assert self.transport is not None
@@ -225,14 +275,36 @@ class UdpTrackerProtocol(asyncio.DatagramProtocol):
     def __init__(self, tracker: UdpTracker) -> None:
         self.tracker = tracker
         self.transport: asyncio.DatagramTransport | None = None
+        self.waiting: set[asyncio.Future] = set()  # datagrams waiting on a database lookup
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """The socket is ready."""
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        """Answer one datagram from ``addr`` (``(host, port, ...)``), or stay silent."""
-        reply = self.tracker.handle(data, addr)
+        """Answer one datagram from ``addr`` (``(host, port, ...)``), or stay silent; when the
+        authority must read the database first, answer once that is done (off the loop)."""
+        try:
+            reply = self.tracker.handle(data, addr)
+        except Pending as pending:
+            task = asyncio.ensure_future(self._answer_later(data, addr, pending))
+            self.waiting.add(task)  # keep a reference until it is done
+            task.add_done_callback(self.waiting.discard)
+            return
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+    async def _answer_later(self, data: bytes, addr: tuple, pending: Pending) -> None:
+        for _ in range(MAX_LOOKUP_WAITS):
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(pending.future)
+            try:
+                reply = self.tracker.handle(data, addr)
+                break
+            except Pending as again:
+                pending = again
+        else:
+            return  # still not loaded: the client retries (BEP 15)
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 

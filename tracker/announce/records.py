@@ -39,6 +39,17 @@ class Refusal(Exception):
         self.reason = reason
 
 
+class Pending(Exception):
+    """The authority must read the database before it can answer, and the caller is an event
+    loop that must not wait for it (trackerd): ``future`` (a ``concurrent.futures.Future``)
+    completes when the answer is loaded; await it off the loop, then ask again. Raised before
+    anything is changed (authorization comes first), so asking again is safe."""
+
+    def __init__(self, future) -> None:
+        super().__init__("authority lookup pending")
+        self.future = future
+
+
 # --- refusal texts both wires send --------------------------------------------------------
 
 REQUEST_TOO_LONG = "Request too long"

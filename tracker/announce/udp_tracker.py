@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tracker.announce.records import REQUEST_TOO_LONG, Refusal
+from tracker.announce.records import REQUEST_TOO_LONG, Pending, Refusal
 from tracker.announce.rules import (
     Authority,
     Policy,
@@ -238,9 +238,13 @@ class UdpTracker:
 
     def handle(self, data: bytes, addr: tuple) -> bytes | None:
         """The reply to one datagram ``data`` from ``addr`` (``(host, port, ...)`` as the socket
-        gives it), or ``None`` for silence. Never raises."""
+        gives it), or ``None`` for silence. Never raises, but for
+        :class:`~tracker.announce.records.Pending` (an authority that must read the database
+        first, on an event loop: await its future, then hand the datagram in again)."""
         try:
             reply = self._dispatch(data, addr)
+        except Pending:
+            raise
         except Exception:
             self.counters.failures += 1
             log.exception("UDP datagram from %s failed; dropped", addr[0] if addr else "?")
