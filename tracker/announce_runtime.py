@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest
 
-from tracker.announce.addresses import resolve_client_ip
+from core.forwarded import resolve_client_ip
 from tracker.announce.redis_stats import RedisStatsQueue
 from tracker.announce.redis_sync import RedisPeerSync
 from tracker.announce.rules import DEFAULT_BLACKLISTED_PORTS, Policy, Rules

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from tracker.announce.addresses import resolve_client_ip
+from core.forwarded import resolve_client_ip
 from tracker.announce.records import Pending
 from tracker.announce.rules import Authority, Policy
 from tracker.announce.store import MemoryPeerStore

@@ -1,7 +1,8 @@
 """Where an announcing peer is: the address rules (pure code, no Django import).
 
 - The client's address is the socket's; ``X-Forwarded-For`` is believed only from a trusted
-  proxy (:func:`resolve_client_ip`, RFC 7239 practice).
+  proxy (``core.forwarded.resolve_client_ip``, RFC 7239 practice, shared with the site's
+  login limits).
 - A peer's entries are BEP 23's 6-byte IPv4 and BEP 7's 18-byte IPv6 compact forms
   (:func:`compact_address`): only the address the request came from. BEP 7's ``ipv4``/``ipv6``
   parameter is honoured only when it names that same address (it may then give the port for
@@ -16,22 +17,6 @@ import functools
 import ipaddress
 
 from tracker.announce.records import AnnounceRequest, Refusal
-
-
-def resolve_client_ip(remote: str, forwarded_for: str, trusted: frozenset[str] | list[str]) -> str:
-    """The announcing client's address: the socket address ``remote``, or, only when it is a
-    trusted proxy, the right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy
-    (RFC 7239 practice). Never believe the header from anyone else."""
-    if remote not in trusted:
-        return remote
-    for candidate in reversed([part.strip() for part in forwarded_for.split(",")]):
-        try:
-            ipaddress.ip_address(candidate)
-        except ValueError:
-            break
-        if candidate not in trusted:
-            return candidate
-    return remote
 
 
 @functools.lru_cache(maxsize=65536)
