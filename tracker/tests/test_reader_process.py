@@ -4,7 +4,6 @@ process serves the announces sees the peers trackerd shares through Redis."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from tracker import announce_runtime
 from tracker.models import ClientPrefix
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
-from tracker.tests.trackerd_helpers import free_tcp_port
+from tracker.tests.trackerd_helpers import free_tcp_port, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,12 +67,7 @@ def trackerd_process(settings, tmp_path):
             pytest.fail(f"trackerd did not start: {(tmp_path / 'trackerd.log').read_text()}")
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         log.close()
 
 

@@ -383,12 +383,11 @@ def test_trackerd_command_serves_udp_on_both_families_with_two_workers(settings,
     """``manage.py trackerd --workers 2``: both workers bind the UDP port (SO_REUSEPORT) on
     127.0.0.1 and ::1; clients from many source ports are all answered."""
     import os
-    import signal
     import subprocess
     import sys
     from pathlib import Path
 
-    from tracker.tests.trackerd_helpers import free_tcp_port, free_udp_port
+    from tracker.tests.trackerd_helpers import free_tcp_port, free_udp_port, stop_process
 
     root = Path(__file__).resolve().parents[2]
     db = settings.DATABASES["default"]
@@ -427,10 +426,5 @@ def test_trackerd_command_serves_udp_on_both_families_with_two_workers(settings,
                     client.close()
                 assert reply == struct.pack(">IIIII", 2, 3, 0, 0, 0)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         log.close()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,3 +107,13 @@ def running_trackerd(
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout)
         loop.close()
+
+
+def stop_process(proc: subprocess.Popen, *, grace: float = 20.0) -> None:
+    """Stop a process this test started: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
