@@ -176,14 +176,18 @@ def check_admission(
         prev: the peer's last state (``None``: a new peer); now: seconds.
 
     Raises:
-        Refusal: an announce inside ``min interval`` (not ``stopped``, not a duplicate;
-            ``completed`` gets no pass: it was a way to announce at will); a new peer beyond
+        Refusal: an announce inside ``min interval``, unless ``stopped``, a duplicate, or the
+            one ``completed`` that finishes the download (``left`` from above 0 to 0, as BEP 3
+            clients send it at once): a ``completed`` that finishes nothing gets no pass (it
+            was a way to announce, and be credited, at will); a new peer beyond
             ``max_peers_per_member``.
     """
-    event = ann.request.event
+    req = ann.request
+    event = req.event
     if prev is not None:
         too_soon = not is_duplicate(prev, ann, now) and now - prev.announced_at < rules.min_interval
-        if too_soon and event is not STOPPED:
+        finishing = event is COMPLETED and prev.left > 0 and req.left == 0
+        if too_soon and event is not STOPPED and not finishing:
             raise Refusal("Announce too soon")
     elif event is not STOPPED and swarm.count_member(ann.member_id) >= rules.max_peers_per_member:
         raise Refusal(

@@ -98,12 +98,19 @@ def test_an_absurd_counter_is_credited_only_up_to_the_rate_and_flagged(client, s
     assert ledger.clamped_announces == 1 and ledger.clamped_at is not None
 
 
-def test_completed_does_not_skip_min_interval(client, swarm, clock):
-    torrent, _, leecher = swarm
+def test_a_completed_that_finishes_nothing_does_not_skip_min_interval(client, swarm, clock):
+    torrent, seeder, leecher = swarm
     announce(client, leecher, torrent, left=1000)
     clock.now += 60
-    reply = announce(client, leecher, torrent, left=0, downloaded=1000, event="completed")
-    assert reply[b"failure reason"] == b"Announce too soon"
+    done = announce(client, leecher, torrent, left=0, downloaded=1000, event="completed")
+    assert b"failure reason" not in done  # the real completion, sent at once, passes
+    clock.now += 60
+    again = announce(client, leecher, torrent, left=0, uploaded=10**9, event="completed")
+    assert again[b"failure reason"] == b"Announce too soon"
+    announce(client, seeder, torrent, left=0)
+    clock.now += 60
+    seeding = announce(client, seeder, torrent, left=0, uploaded=10**9, event="completed")
+    assert seeding[b"failure reason"] == b"Announce too soon"
 
 
 @pytest.mark.parametrize(

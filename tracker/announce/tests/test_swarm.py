@@ -120,14 +120,18 @@ def test_duplicate_within_seconds_is_answered_but_not_counted_twice(store, clock
     assert store.take_batch().credits[(1, 1)] == Credit(100, 0, 1, True, leeching=True)
 
 
-def test_announce_inside_min_interval_is_refused_even_completed_unless_stopped(store, clock):
+def test_inside_min_interval_only_stopped_and_the_finishing_completed_pass(store, clock):
     store.announce(ann(), rules=RULES)
     clock.now += 60
     with pytest.raises(Refusal, match="Announce too soon"):
         store.announce(ann(event=""), rules=RULES)
-    # ``completed`` no longer skips min interval: it let a client announce at will (issue 13).
+    # The completed that finishes the download (left > 0 -> 0) passes, as clients send it at
+    # once (BEP 3); a completed that finishes nothing does not: it let a client announce, and
+    # be credited, at will (issue 13).
+    store.announce(ann(event="completed", left=0), rules=RULES)
+    clock.now += 60
     with pytest.raises(Refusal, match="Announce too soon"):
-        store.announce(ann(event="completed", left=0), rules=RULES)
+        store.announce(ann(event="completed", left=0, uploaded=10**9), rules=RULES)
     clock.now += 60
     out = store.announce(ann(event="stopped", left=0), rules=RULES)
     assert out.complete == 0 and out.incomplete == 0
