@@ -1,6 +1,6 @@
-"""Compiles the announce pipeline (``tracker/announce/``, ``tracker/trackerd.py``) with Cython
-into ``build/speedups/``, out of the source tree: ``make speedups`` runs
-``python setup.py build_ext``; nothing is installed.
+"""Compiles the announce pipeline (``tracker/announce/``, ``tracker/trackerd.py``,
+``tracker/authority.py``) with Cython into ``build/speedups/``, out of the source tree:
+``make speedups`` runs ``python setup.py build_ext``; nothing is installed.
 
 The build is optional. By default (``make run``, ``make test``) the ``.py`` files run and no
 compiler is needed; ``PBTS_SPEEDUPS=1`` (the Docker image, ``make bench``,

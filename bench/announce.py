@@ -10,10 +10,11 @@ Usage (from the project root; PostgreSQL and Redis on 127.0.0.1, Debian's ``open
                                                   # and another checkout's targets beside these
 
 Options: ``--duration S`` and ``--rounds N`` override the run length and the number of rounds,
-``--targets opentracker,django,trackerd`` picks targets, ``--no-doc`` skips the doc,
-``--baseline PATH`` also runs the Django view and trackerd of the checkout at ``PATH`` (its
-compiled build made with ``make speedups`` there), interleaved with this checkout's, and prints
-their ratios. The library is ``bench.lib`` (this file only reads the command line).
+``--targets opentracker,django,trackerd`` picks targets (``trackerd-1w`` or ``trackerd-2w``
+alone too), ``--no-doc`` skips the doc, ``--baseline PATH`` also runs the Django view and
+trackerd of the checkout at ``PATH`` (its compiled build made with ``make speedups`` there),
+each right after this checkout's same target (before it in even rounds), and prints their
+ratios. The library is ``bench.lib`` (this file only reads the command line).
 
 What it does, every run (re-runnable; it owns the PostgreSQL database ``pbts_bench``, or
 ``PBTS_BENCH_DATABASE_URL``'s, and Redis db 6, which it empties at start and at the end):

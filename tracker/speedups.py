@@ -28,8 +28,8 @@ from collections.abc import Mapping, MutableSequence
 from pathlib import Path
 
 #: The modules ``setup.py`` compiles: the per-announce path (the records, the HTTP and UDP
-#: wires, the rules, the swarm and store, sharing through Redis, the UDP tracker, and
-#: trackerd's HTTP server).
+#: wires, the rules, the swarm and store, sharing through Redis, the UDP tracker,
+#: trackerd's HTTP server, and the in-memory authority trackerd asks on every announce).
 MODULES = (
     "tracker.announce.records",
     "tracker.announce.wire_http",
@@ -42,6 +42,7 @@ MODULES = (
     "tracker.announce.redis_stats",
     "tracker.announce.udp_tracker",
     "tracker.trackerd",
+    "tracker.authority",
 )
 SWITCH = "PBTS_SPEEDUPS"
 #: The project root (the folder holding ``tracker/``) and the compiled build's folder in it.

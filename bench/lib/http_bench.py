@@ -22,7 +22,7 @@ from bench.lib.data import (
 )
 from bench.lib.env import DATABASE_NAME
 from bench.lib.procs import service_roots, services_cpu_seconds, stop_server, tree_cpu_seconds
-from bench.lib.targets import Target, build_targets
+from bench.lib.targets import BASELINE, Target, build_targets
 from bench.lib.wrk import (
     CONNECTIONS,
     MODES,
@@ -229,7 +229,7 @@ class Bench:
                 self.warm_up(target)
             for round_no in range(1, self.cfg.rounds + 1):
                 for mode in MODES:
-                    for target in live:
+                    for target in round_order(live, round_no):
                         result = self.measure(target, mode, round_no)
                         self.rows[(target.name, mode)].runs.append(result)
                         print_run(result)
@@ -253,6 +253,18 @@ class Bench:
                     self.rows[(target.name, mode)].unavailable = target.unavailable
                 continue
             print(f"  {target.name}: pid {target.server.proc.pid}, port {target.server.port}")
+
+
+def round_order(targets: list[Target], round_no: int) -> list[Target]:
+    """The targets in the order round ``round_no`` (from 1) runs them: as given, except that
+    in even rounds a baseline checkout's target runs before this checkout's same target (the
+    pair swaps), so that neither always follows the other."""
+    order = list(targets)
+    if round_no % 2 == 0:
+        for i in range(len(order) - 1):
+            if order[i + 1].name == order[i].name + BASELINE:
+                order[i], order[i + 1] = order[i + 1], order[i]
+    return order
 
 
 def print_run(r: RunResult) -> None:

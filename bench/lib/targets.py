@@ -126,9 +126,9 @@ def start_trackerd(
 def build_targets(
     names: tuple[str, ...], data: BenchData, baseline: Path | None = None
 ) -> list[Target]:
-    """The targets asked for (``names``: ``opentracker``, ``django``, ``trackerd``), in
-    interleaving order; with ``baseline``, each PBTS target of that checkout right after the
-    same one of this checkout."""
+    """The targets asked for (``names``: ``opentracker``, ``django``, ``trackerd`` or only
+    ``trackerd-1w`` / ``trackerd-2w``), in interleaving order; with ``baseline``, each PBTS
+    target of that checkout right after the same one of this checkout."""
     targets = []
     if "opentracker" in names:
         targets.append(
@@ -146,19 +146,20 @@ def build_targets(
                     prefix,
                 )
             )
-    if "trackerd" in names:
-        for workers in (1, 2):
-            for suffix, root in checkouts:
-                name, prefix = f"trackerd-{workers}w{suffix}", f"bench-trackerd{workers}{suffix}"
-                targets.append(
-                    Target(
-                        name,
-                        True,
-                        lambda wd, p=prefix, w=workers, n=name, r=root: start_trackerd(
-                            wd, p, w, name=n, cwd=r
-                        ),
-                        prefix,
-                        "" if trackerd_available(root) else "not available",
-                    )
+    for workers in (1, 2):
+        if "trackerd" not in names and f"trackerd-{workers}w" not in names:
+            continue
+        for suffix, root in checkouts:
+            name, prefix = f"trackerd-{workers}w{suffix}", f"bench-trackerd{workers}{suffix}"
+            targets.append(
+                Target(
+                    name,
+                    True,
+                    lambda wd, p=prefix, w=workers, n=name, r=root: start_trackerd(
+                        wd, p, w, name=n, cwd=r
+                    ),
+                    prefix,
+                    "" if trackerd_available(root) else "not available",
                 )
+            )
     return targets
