@@ -13,7 +13,9 @@ Modules, from the bytes up:
 - :mod:`~receipts.peer.connection`, :mod:`~receipts.peer.picker`,
   :mod:`~receipts.peer.session`: connections, choking, piece picking, endgame;
 - :mod:`~receipts.peer.receipts_box`, :mod:`~receipts.peer.reporter`: the uploader's receipts
-  on disk and their reports to the site.
+  on disk and their reports to the site;
+- :mod:`~receipts.peer.journal`: receipts not yet acknowledged and pieces sent, kept across a
+  crash.
 """
 
 from __future__ import annotations

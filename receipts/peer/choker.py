@@ -5,11 +5,16 @@ download rate to us) or took the most (while seeding: our upload rate to them) k
 ``slots - 1`` upload slots; one more slot goes to a random other interested peer, chosen anew
 every third round (30 s) or when it leaves the running (optimistic unchoke, so newcomers get a
 chance). Everyone else is choked.
+
+:class:`Throttle` caps the session's upload rate (``--upload-rate``): the blocks asked of us
+wait their turn, so a seeder can be slowed down (the tests use it to make a transfer last long
+enough to interrupt it).
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -43,3 +48,28 @@ def choose(
     if optimistic is not None:
         unchoke.add(optimistic)
     return unchoke, optimistic
+
+
+class Throttle:
+    """A token bucket of ``rate`` bytes per second shared by a session's uploads (0: no
+    limit), with a burst of a quarter second (at least one block)."""
+
+    def __init__(self, rate: float = 0.0, *, clock=time.monotonic) -> None:
+        self.rate = float(rate)
+        self.clock = clock
+        self.burst = max(self.rate / 4, 16384.0)
+        self._allowance = 0.0
+        self._at = clock()
+
+    def delay(self, length: int) -> float:
+        """0 when ``length`` bytes may be sent now (they are then counted), else the seconds
+        to wait before asking again."""
+        if self.rate <= 0:
+            return 0.0
+        now = self.clock()
+        self._allowance = min(self.burst, self._allowance + (now - self._at) * self.rate)
+        self._at = now
+        if self._allowance < length:
+            return (length - self._allowance) / self.rate
+        self._allowance -= length
+        return 0.0

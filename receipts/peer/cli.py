@@ -29,6 +29,7 @@ from typing import Any
 from receipts.client import ClientError, load_key_file
 from receipts.client.http import request_json
 from receipts.peer.exchange import Exchange, start_signer
+from receipts.peer.journal import Journal, journal_path
 from receipts.peer.metainfo import MetainfoError, load
 from receipts.peer.progress import Output, session_status
 from receipts.peer.receipts_box import ReceiptBox
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--max-peers", type=int, default=50)
         sub.add_argument("--upload-slots", type=int, default=8)
         sub.add_argument("--pipeline", type=int, default=256, help="requests in flight per peer")
+        sub.add_argument(
+            "--upload-rate", type=float, default=0.0, help="upload limit, bytes/s (0: none)"
+        )
         sub.add_argument(
             "--report-every", type=int, default=1024, help="receipts per report (and at stop)"
         )
@@ -190,10 +194,11 @@ async def run(args: argparse.Namespace, signer: concurrent.futures.Executor | No
         storage.close()
         raise Fatal(f"{missing} of {len(have)} pieces are missing or damaged in {args.path}")
     box_path = Path(args.box).expanduser()
-    box = reporter = None
+    box = reporter = journal = None
     exchange = None
     if keypair is not None:
         box = ReceiptBox(box_path)
+        journal = Journal(journal_path(box_path))
         if args.site and token:
             reporter = Reporter(
                 box_path,
@@ -214,7 +219,9 @@ async def run(args: argparse.Namespace, signer: concurrent.futures.Executor | No
             box,
             on_kept=reporter.notify if reporter else lambda: None,
             signer=signer,
+            journal=journal,
         )
+        exchange.resume(have)  # receipts a killed run had not delivered
     announcer = Announcer([list(t) for t in meta.trackers]) if meta.trackers else None
     session = Session(
         meta,
@@ -227,6 +234,7 @@ async def run(args: argparse.Namespace, signer: concurrent.futures.Executor | No
         max_peers=args.max_peers,
         upload_slots=args.upload_slots,
         pipeline=args.pipeline,
+        upload_rate=args.upload_rate,
     )
     stop = asyncio.Event()
     reason = ["done"]
@@ -258,6 +266,8 @@ async def run(args: argparse.Namespace, signer: concurrent.futures.Executor | No
             await loop.run_in_executor(None, reporter.close)
         if box is not None:
             box.close()
+        if journal is not None:
+            journal.close()
         storage.close()
     return 0
 

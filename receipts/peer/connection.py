@@ -69,6 +69,7 @@ class Connection(asyncio.Protocol):
         self.inflight = 0
         self.serve_queue: deque[tuple[int, int, int]] = deque()
         self.paused = False
+        self._serve_timer: asyncio.TimerHandle | None = None
         self.uploaded = 0
         self.downloaded = 0
         self.rate_up = 0.0
@@ -236,8 +237,9 @@ class Connection(asyncio.Protocol):
 
     def _check_seed(self) -> None:
         self.seed = all(self.bits)
-        exchange = self.session.exchange
-        if self.seed and self.session.complete and not (exchange and exchange.waiting(self)):
+        # Two seeds: closed at once without receipts; with them, at the next tick
+        # (Session._close_seeds), once receipts a restarted peer sends again are in.
+        if self.seed and self.session.complete and not (self.pbts and self.pbts.enabled):
             self.session.not_again(self.address, 300)
             self.close("both sides are seeds")
 
@@ -286,17 +288,28 @@ class Connection(asyncio.Protocol):
         storage = self.session.storage
         exchange = self.session.exchange
         while self.serve_queue and not self.paused and not self.closed:
-            index, begin, length = self.serve_queue.popleft()
+            index, begin, length = self.serve_queue[0]
+            wait = self.session.throttle.delay(length)
+            if wait:  # --upload-rate: ask again once the bucket holds this block
+                if self._serve_timer is None:
+                    loop = asyncio.get_running_loop()
+                    self._serve_timer = loop.call_later(wait, self._serve_later)
+                return
+            self.serve_queue.popleft()
             block = storage.read_block(index, begin, length)
             if block is None:
                 self.close("our data went missing")
                 return
             assert self.transport is not None
+            if exchange is not None:  # first: a restarted process must know it went out
+                exchange.block_sent(self, index, begin)
             self.transport.writelines((wire.piece_header(index, begin, length), block))
             self.uploaded += length
             self.session.uploaded += length
-            if exchange is not None:
-                exchange.block_sent(self, index, begin)
+
+    def _serve_later(self) -> None:
+        self._serve_timer = None
+        self._serve()
 
     def _piece(self, index: int, begin: int, block: bytes) -> None:
         for download in self.downloads:

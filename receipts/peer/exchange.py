@@ -3,12 +3,15 @@
 Downloader: a receipt per piece that passed its check, signed with the member's key, naming the
 connection's peer; sent in RECEIPTS messages (when :data:`SEND_AT` wait or after
 :data:`SEND_AFTER` seconds); kept until acknowledged and sent again on a new connection to the
-same key (at most :data:`MAX_SENDS` times).
+same key (at most :data:`MAX_SENDS` times). With a :class:`~receipts.peer.journal.Journal`
+each receipt is journaled before its piece is written and until it is acknowledged, so a
+restarted peer sends again what a killed one had not delivered (:meth:`Exchange.resume`).
 
 Uploader: records which whole pieces went to which key, checks received receipts
 (:class:`receipts.peer.extension.Checker`), writes the good ones to the
 :class:`~receipts.peer.receipts_box.ReceiptBox` (fsynced) before acknowledging them, and
-counts strikes. Plain Python, no I/O besides the box.
+counts strikes; with a journal, the pieces sent whole to each key are remembered across a
+restart. Plain Python, no I/O besides the box and the journal.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from receipts import bls
 from receipts.client.keyfile import KeyPair
 from receipts.format import Receipt, time_bucket
 from receipts.peer import extension as ext
+from receipts.peer.journal import Journal, Pending
 from receipts.peer.metainfo import Metainfo
 from receipts.peer.receipts_box import ReceiptBox
 from receipts.peer.wire import BLOCK_SIZE
@@ -81,7 +85,8 @@ class Counters:
     """Receipts ``signed`` (as downloader), ``acked`` by uploaders (stored or duplicate),
     ``nacked`` (refused by them); ``received`` (kept, as uploader), ``duplicates``,
     ``refused``; ``strikes`` per kind; ``sign_seconds`` and ``check_seconds`` spent signing and
-    checking (``checked`` receipts: fields and signatures), wall seconds."""
+    checking (``checked`` receipts: fields and signatures), wall seconds; ``resumed``: receipts
+    of a previous run, not acknowledged then, sent again by this one."""
 
     signed: int = 0
     acked: int = 0
@@ -93,11 +98,13 @@ class Counters:
     sign_seconds: float = 0.0
     check_seconds: float = 0.0
     checked: int = 0
+    resumed: int = 0
 
 
 class Exchange:
     """Receipts for torrent ``meta`` with the member's ``keypair`` in ``realm``; received
-    receipts go to ``box`` (None: a download-only session keeps none), then ``on_kept()``."""
+    receipts go to ``box`` (None: a download-only session keeps none), then ``on_kept()``;
+    ``journal``: what must survive a crash (None: nothing)."""
 
     def __init__(
         self,
@@ -109,6 +116,7 @@ class Exchange:
         on_kept: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         signer: concurrent.futures.Executor | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.meta = meta
         self.keypair = keypair
@@ -118,10 +126,14 @@ class Exchange:
         self.clock = clock
         self.counters = Counters()
         self.signer = signer
+        self.journal = journal
+        self._arriving: dict[tuple[int, int], bytes] = {}  # (id(peer), index) -> receipt
         self._signing: dict[asyncio.Future, bytes] = {}  # future -> uploader key
         self._unacked: dict[bytes, dict[bytes, list]] = {}  # pk -> rid -> [entry, sends]
         self._sent_blocks: dict[tuple[bytes, int], set[int]] = {}
         self._served: set[tuple[bytes, int]] = set()
+        if journal is not None:  # pieces a previous run sent whole
+            self._served = journal.served(meta.info_hash, keypair.pk)
         self.checker = ext.Checker(
             realm=realm,
             my_pk=keypair.pk,
@@ -149,21 +161,70 @@ class Exchange:
 
     # --- downloader ----------------------------------------------------------------------------
 
-    def piece_received(self, peer: Peer, index: int) -> None:
-        """Piece ``index`` came wholly from ``peer`` and passed its check: sign its receipt
-        (in the ``signer`` process when there is one, so the event loop keeps moving data)."""
-        info = peer.pbts
-        if info is None or not info.enabled:
-            return
-        data = Receipt(
+    def _receipt(self, uploader_pk: bytes, index: int) -> bytes:
+        return Receipt(
             realm=self.realm,
             info_hash=self.meta.info_hash,
             piece_index=index,
             piece_length=self.meta.piece_size(index),
-            uploader_pk=info.pk,
+            uploader_pk=uploader_pk,
             downloader_pk=self.keypair.pk,
             time_bucket=time_bucket(self.clock()),
         ).to_bytes()
+
+    def piece_arrived(self, peer: Peer, index: int) -> None:
+        """Piece ``index`` came wholly from ``peer`` and is about to be checked and written:
+        its receipt is journaled first, so it is sent even if we are killed once it is on
+        disk (then :meth:`piece_received` or :meth:`piece_dropped`)."""
+        info = peer.pbts
+        if info is None or not info.enabled:
+            return
+        data = self._receipt(info.pk, index)
+        self._arriving[(id(peer), index)] = data
+        if self.journal is not None:
+            entry = Pending(hashlib.sha256(data).digest(), info.pk, index, data)
+            self.journal.add_pending(self.meta.info_hash, self.keypair.pk, entry)
+
+    def piece_dropped(self, peer: Peer, index: int) -> None:
+        """The piece from ``peer`` failed its check, or another copy won: no receipt."""
+        data = self._arriving.pop((id(peer), index), None)
+        if data is not None and self.journal is not None:
+            self.journal.settle([hashlib.sha256(data).digest()])
+
+    def resume(self, have: bytearray) -> int:
+        """At start: the receipts a previous run journaled and never had acknowledged, for
+        pieces on disk, wait for their uploaders (sent when a connection to that key opens,
+        at most :data:`MAX_SENDS` times); those of pieces we lack are forgotten. Returns how
+        many wait."""
+        if self.journal is None:
+            return 0
+        forget = []
+        for entry in self.journal.pending(self.meta.info_hash, self.keypair.pk):
+            index = entry.piece_index
+            try:
+                realm = Receipt.from_bytes(entry.data).realm
+            except ValueError:
+                realm = b""
+            if not (0 <= index < len(have) and have[index]) or realm != self.realm:
+                forget.append(entry.receipt_id)
+                continue
+            signature, seconds = sign_receipt_bytes(self.keypair.sk, entry.data)
+            self.counters.sign_seconds += seconds
+            item = [ext.SignedReceipt(entry.data, signature), 0]
+            self._unacked.setdefault(entry.uploader_pk, {})[entry.receipt_id] = item
+            self.counters.resumed += 1
+        self.journal.settle(forget)
+        return self.counters.resumed
+
+    def piece_received(self, peer: Peer, index: int) -> None:
+        """Piece ``index`` came wholly from ``peer`` and passed its check: sign its receipt
+        (in the ``signer`` process when there is one, so the event loop keeps moving data)."""
+        info = peer.pbts
+        data = self._arriving.pop((id(peer), index), None)
+        if info is None or not info.enabled:
+            return
+        if data is None:
+            data = self._receipt(info.pk, index)
         if self.signer is None:
             self._signed(peer, data, *sign_receipt_bytes(self.keypair.sk, data))
             return
@@ -233,19 +294,24 @@ class Exchange:
 
     def _ack(self, peer: Peer, message: ext.AckMessage) -> None:
         waiting = self._unacked.get(peer.pbts.pk if peer.pbts else b"", {})
+        settled = []
         for rid, status in message.entries:
             if waiting.pop(rid, None) is None:
                 continue  # not ours, or settled already: ignored
+            settled.append(rid)
             if status == ext.AckStatus.REFUSED:
                 self.counters.nacked += 1
             else:
                 self.counters.acked += 1
+        if self.journal is not None:
+            self.journal.settle(settled)
 
     # --- uploader ------------------------------------------------------------------------------
 
     def block_sent(self, peer: Peer, index: int, begin: int) -> None:
-        """A block of piece ``index`` went to ``peer``; once every block of the piece went to
-        that key, a receipt for it will be accepted (check 7)."""
+        """A block of piece ``index`` goes to ``peer`` (called just before it is written); once
+        every block of the piece went to that key, a receipt for it will be accepted (check 7),
+        by a restarted process too when there is a journal."""
         if peer.pbts is None or not peer.pbts.enabled:
             return
         key = (peer.pbts.pk, index)
@@ -256,6 +322,8 @@ class Exchange:
         if len(blocks) * BLOCK_SIZE >= self.meta.piece_size(index):
             self._served.add(key)
             del self._sent_blocks[key]
+            if self.journal is not None:
+                self.journal.add_served(self.meta.info_hash, self.keypair.pk, *key)
 
     def on_message(self, peer: Peer, payload: bytes) -> bool:
         """Handle a ``pbts_receipt`` payload from ``peer``. Returns True when the peer must be

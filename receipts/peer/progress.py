@@ -85,9 +85,11 @@ def session_status(session: Session) -> dict[str, Any]:
             receipts_nacked=counters.nacked,
             receipts_received=counters.received,
             receipts_refused=counters.refused,
+            receipts_duplicates=counters.duplicates,
             strikes=dict(counters.strikes),
             sign_seconds=round(counters.sign_seconds, 4),
             check_seconds=round(counters.check_seconds, 4),
             receipts_checked=counters.checked,
+            receipts_resumed=counters.resumed,
         )
     return out

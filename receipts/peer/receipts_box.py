@@ -7,14 +7,16 @@ Each receipt is one row keyed by its id (SHA-256 of the 181 bytes), so it is kep
 ``reason`` the site's) or back to ``new`` (the attempt failed before the site answered, the
 site refused it only because another receipt of its aggregate was refused, or refused it for
 now: a member not yet seen in the swarm, a rate limit; such a retry waits, ``not_before``).
-A ``sending`` row older than ``stale_seconds`` (a process died mid-report) is claimed again;
-the site then answers "duplicate: already reported" for what it already had, and credits
-nothing twice.
+A ``sending`` row of a process that is gone (killed mid-report: the batch id starts with the
+claimer's pid) is ``new`` again when a reporter starts (:meth:`ReceiptBox.release_orphans`),
+and one older than ``stale_seconds`` is claimed again whoever holds it; the site then answers
+"duplicate: already reported" for what it already had, and credits nothing twice.
 Several processes may share one box: claims are transactions (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -49,9 +51,35 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE INDEX IF NOT EXISTS receipts_todo ON receipts (state, realm, uploader_pk);
 """
 MAX_ATTEMPTS = 5
-"""Reports a receipt may be part of before it is given up (state ``given_up``)."""
+"""Answered reports a receipt may be part of before it is given up (state ``given_up``)."""
 MAX_LATER = 12
 """Reports a receipt refused "for now" (not seen in the swarm yet, rate) may be part of."""
+
+
+def create_private(path: Path) -> None:
+    """Create the database file ``path`` (and its directory) with mode 0600 if it does not
+    exist. An existing file is not opened: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, SQLite's included, and a connection of another process
+    that then closes would take the WAL for unused and delete it under this process's open
+    connections (their later commits lost)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _claimer_gone(batch: str) -> bool:
+    """True when the process whose pid starts batch id ``batch`` no longer exists (ids of old
+    boxes hold no pid: those wait for ``stale_seconds``)."""
+    pid_text, _, rest = batch.partition("-")
+    if not rest or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, another user's
+        return False
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +108,7 @@ class ReceiptBox:
 
     def __init__(self, path: str | os.PathLike[str], *, stale_seconds: float = 600.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        create_private(self.path)
         self.stale_seconds = stale_seconds
         self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -91,6 +117,16 @@ class ReceiptBox:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
         if "not_before" not in columns:  # a box made before retries were scheduled
             self._db.execute("ALTER TABLE receipts ADD COLUMN not_before REAL NOT NULL DEFAULT 0")
+
+    def release_orphans(self) -> int:
+        """Claims of processes that died mid-report (the reporter calls this when it starts):
+        their receipts are ``new`` again. Returns how many."""
+        rows = self._db.execute("SELECT DISTINCT batch FROM receipts WHERE state = 'sending'")
+        before = self.counts()["new"]
+        for (batch,) in rows.fetchall():
+            if batch and _claimer_gone(batch):
+                self.release(batch)
+        return self.counts()["new"] - before
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -139,7 +175,7 @@ class ReceiptBox:
         scheduled later; or, with ``only`` (at most 500 ids), those of these ids still ``new``
         whatever their schedule. None when there are none."""
         now = time.time()
-        batch_id = uuid.uuid4().hex
+        batch_id = f"{os.getpid()}-{uuid.uuid4().hex}"  # the claimer's pid first
         select = (
             "SELECT receipt_id, data, signature, info_hash, downloader_pk, piece_length"
             " FROM receipts WHERE realm = ? AND uploader_pk = ?"
@@ -167,11 +203,13 @@ class ReceiptBox:
         return Batch(batch_id, tuple(Stored(*row) for row in rows))
 
     def release(self, batch_id: str) -> None:
-        """The attempt failed before the site answered: its receipts are ``new`` again."""
+        """The attempt failed before the site answered: its receipts are ``new`` again, and
+        the attempt does not count (:data:`MAX_ATTEMPTS` and :data:`MAX_LATER` count answered
+        reports: a site down for a while must not use them up)."""
         with self._transaction():
             self._db.execute(
-                "UPDATE receipts SET state = 'new', batch = NULL WHERE batch = ?"
-                " AND state = 'sending'",
+                "UPDATE receipts SET state = 'new', batch = NULL, attempts = MAX(attempts - 1, 0)"
+                " WHERE batch = ? AND state = 'sending'",
                 (batch_id,),
             )
 

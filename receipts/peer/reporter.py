@@ -144,6 +144,7 @@ class Reporter:
     def _open(self) -> ReceiptBox:
         if self._box is None:
             self._box = ReceiptBox(self.box_path)
+            self._box.release_orphans()  # a report a killed run had in flight goes again
         return self._box
 
     def _report_once(self, only: Sequence[bytes] = ()) -> int:

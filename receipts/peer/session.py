@@ -1,8 +1,6 @@
 """One torrent's swarm session: listening and dialling (BEP 3 over TCP), the pieces we have,
-choking (:mod:`receipts.peer.choker`; a newly interested peer is unchoked at once while a slot
-is free), completed pieces (SHA-1 in a worker thread), tracker announces and the receipts
-exchange. Private torrents only get peers from the tracker (BEP 27: no DHT, PEX or LSD).
-"""
+choking and the upload limit (:mod:`receipts.peer.choker`), completed pieces (SHA-1 in a worker
+thread), announces, the receipts exchange. Peers come from the tracker only (BEP 27)."""
 
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from receipts.peer import CLIENT_NAME, PEER_ID_PREFIX, wire
-from receipts.peer.choker import choose
+from receipts.peer.choker import Throttle, choose
 from receipts.peer.connection import MAX_HASH_FAILS, Connection
 from receipts.peer.exchange import Exchange
 from receipts.peer.metainfo import Metainfo
@@ -61,6 +59,7 @@ class Session:
         upload_slots: int = 8,
         pipeline: int = 128,
         peer_id: bytes | None = None,
+        upload_rate: float = 0.0,
     ) -> None:
         self.meta = meta
         self.storage = storage
@@ -72,6 +71,7 @@ class Session:
         self.max_peers = max_peers
         self.upload_slots = upload_slots
         self.pipeline = pipeline
+        self.throttle = Throttle(upload_rate)  # bytes/s for all uploads, 0: unlimited
         self.peer_id = peer_id or new_peer_id()
         self.picker = Picker(have, meta.piece_size)
         self.conns: list[Connection] = []
@@ -163,6 +163,8 @@ class Session:
     def piece_complete(self, conn: Connection, download: PieceDownload) -> None:
         """All blocks of ``download`` came from ``conn``: check and write it in a thread."""
         download.checking = True
+        if self.exchange is not None:  # its receipt journaled before the piece is written
+            self.exchange.piece_arrived(conn, download.index)
         data = download.buffer
         download.buffer = bytearray()
         # SHA-1 and pwrite release the GIL: a worker thread does them beside the event loop.
@@ -178,6 +180,8 @@ class Session:
         except Exception as exc:  # disk full, file removed...
             log.error("cannot write piece %d: %s", download.index, exc)
             ok = False
+        if self.exchange is not None and (not ok or self.have[download.index]):
+            self.exchange.piece_dropped(conn, download.index)
         if self.have[download.index]:
             return  # another copy won meanwhile
         if not ok:
@@ -222,11 +226,11 @@ class Session:
         self._close_seeds()
 
     def _close_seeds(self, *, grace: float = 10.0) -> None:
-        """Once complete, close connections to seeds, after their receipts are acknowledged
-        (or ``grace`` seconds after completion)."""
+        """Close connections to seeds once their receipts are acknowledged (or after grace)."""
         late = time.monotonic() - (self.completed_at or 0.0) > grace
         for c in list(self.conns):
             if c.seed and (late or self.exchange is None or not self.exchange.waiting(c)):
+                self.not_again(c.address, 300)
                 c.close("both sides are seeds")
 
     # --- running --------------------------------------------------------------------------------
