@@ -156,8 +156,19 @@ def pg_bin(name: str) -> str:
 
 
 def _as_postgres(*args: str) -> list[str]:
-    """Run as the ``postgres`` OS user when we are root (PostgreSQL refuses to run as root)."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
+    """Run as the ``postgres`` OS user when we are root (PostgreSQL refuses to run as root).
+    ``runuser`` lives in /usr/sbin, which a minimal PATH may leave out.
+
+    Raises:
+        FileNotFoundError: we are root and there is no ``runuser``.
+    """
+    if os.geteuid() != 0:
+        return list(args)
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    runuser = shutil.which("runuser", path=search)
+    if runuser is None:
+        raise FileNotFoundError("runuser not found (util-linux): needed to run PostgreSQL as root")
+    return [runuser, "-u", "postgres", "--", *args]
 
 
 class PrivatePostgres:
