@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
+from bench.lib.machine import cpu_model  # noqa: E402
 from tracker.markup import render_markdown  # noqa: E402
 
 SITE_URL = "https://tracker.example.org"
@@ -128,12 +129,7 @@ def anchor_version() -> str | None:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     return (
         f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"markdown-it-py {metadata.version('markdown-it-py')}, nh3 {metadata.version('nh3')}"

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from fastbencode import Bencached, bdecode, bencode  # noqa: E402
 
+from bench.lib.machine import cpu_model  # noqa: E402
 from tracker import metainfo  # noqa: E402
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -98,12 +99,7 @@ def outcome(data: bytes) -> str:
 
 
 def main() -> None:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     print(
         f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {model}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "

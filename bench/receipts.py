@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.lib.machine import cpu_model  # noqa: E402
 from receipts import bls  # noqa: E402
 from receipts.bls import SignedItem  # noqa: E402
 from receipts.bls.blst_backend import BlstBackend  # noqa: E402
@@ -124,12 +125,7 @@ def plan(with_py_ecc: bool) -> list[tuple[str, str, int, int]]:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     return (
         f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"pyblst {metadata.version('pyblst')}, py_ecc {metadata.version('py_ecc')}"

@@ -53,6 +53,7 @@ from pathlib import Path
 if not __package__:  # run as a file: import from the project root (bench/ scripts would shadow)
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from bench.lib.machine import cpu_model
 from tests.reliability.fuzz import GATE_CHECKS, failures, fuzz_site, run_schemathesis
 from tests.reliability.kit import PYTHON, ROOT, PrivateRedis, pg_bin, wait_until
 from tests.reliability.soak import SoakResult, soak
@@ -76,14 +77,7 @@ def _version(cmd: list[str], pattern: str = r"(\d+[\d.]*)") -> str:
 
 def machine() -> str:
     """The machine and the versions of what ran, in one line."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "?",
-    )
+    cpu = cpu_model()
     mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
     st = _version([str(Path(PYTHON).parent / "st"), "--version"])
     redis_version = _version(["redis-server", "--version"], r"v=(\S+)")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.lib.env import DATABASE_NAME, DOC_PATH, MEMBERS, TORRENTS, build_measured
 from bench.lib.http_bench import Config, LoadResult, Row
+from bench.lib.machine import cpu_model
 from bench.lib.memory import FLUSH_EVERY, MemoryResult
 from bench.lib.targets import BASELINE, trackerd_available
 from bench.lib.wrk import CONNECTIONS, THREADS
@@ -160,14 +161,7 @@ def _cmd_output(cmd: list[str]) -> str:
 
 def machine_facts() -> list[str]:
     """Machine, OS and tool versions for the doc."""
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        "?",
-    )
+    cpu = cpu_model()
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     redis_version = _version(["redis-server", "--version"], r"v=(\S+)")
     import django
