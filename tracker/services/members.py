@@ -19,6 +19,7 @@ from rest_framework.authtoken.models import Token
 
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotPermitted
+from core.notifications import notify
 from reputation.services import ledger_open
 from tracker import authcache
 from tracker.models import Invite, Member, MemberClass, new_passkey
@@ -164,6 +165,13 @@ def member_register(*, invite_code: str, username: str, email: str, password: st
     invite.used_by = member
     invite.used_at = timezone.now()
     invite.save(update_fields=["used_by", "used_at"])
+    notify(
+        member=invite.inviter,
+        kind="invite_used",
+        subject=f"{member.username} joined with your invite",
+        body="You are responsible for the members you invite: see the rules.",
+        url=f"/members/{member.username}/",
+    )
     return member
 
 

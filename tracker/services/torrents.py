@@ -11,6 +11,7 @@ from django.utils.text import normalize_newlines
 
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from core.notifications import notify
 from tracker import authcache, metainfo
 from tracker.markup import render_markdown
 from tracker.models import Category, Member, SitePage, Torrent, TorrentFile, TorrentStatus
@@ -247,7 +248,36 @@ def torrent_moderate(*, torrent: Torrent, actor: Member, status: str, reason: st
         reason=reason,
     )
     authcache.invalidate_torrent(torrent.info_hash)
+    _notify_moderated(torrent=torrent, actor=actor, old_status=old["status"])
     return torrent
+
+
+MODERATION_NOTICES = {
+    TorrentStatus.APPROVED: ("torrent_approved", "Your torrent was approved: {name}"),
+    TorrentStatus.REJECTED: ("torrent_rejected", "Your torrent was rejected: {name}"),
+    TorrentStatus.DELETED: ("torrent_deleted", "Your torrent was deleted: {name}"),
+}
+
+
+def _notify_moderated(*, torrent: Torrent, actor: Member, old_status: str) -> None:
+    """Tell the uploader that staff approved, rejected or deleted their torrent (with the
+    reason); nothing when the status did not change, for a staff member's own torrent or one
+    whose uploader is gone. Runs in :func:`torrent_moderate`'s transaction."""
+    notice = MODERATION_NOTICES.get(torrent.status)
+    if notice is None or old_status == torrent.status:
+        return
+    if torrent.uploader_id is None or torrent.uploader_id == actor.pk:
+        return
+    kind, subject = notice
+    body = f"Reason: {torrent.moderation_reason}" if torrent.moderation_reason else ""
+    notify(
+        member=torrent.uploader,
+        kind=kind,
+        subject=subject.format(name=torrent.name),
+        body=body,
+        # Uploaders see their own approved and rejected torrents, never deleted ones.
+        url=f"/torrents/{torrent.pk}/" if torrent.status != TorrentStatus.DELETED else "",
+    )
 
 
 @transaction.atomic
