@@ -34,8 +34,12 @@ def pack_credit(member_id: int, torrent_id: int, credit: Credit) -> bytes:
     )
 
 
+# A claim sent again under the same id (a client that retries after a lost reply) changes
+# nothing: renaming the live keys onto the batch's again would replace the claimed credits
+# with the ones pushed since (lost).
 _CLAIM_SCRIPT = """
 local p, batch = ARGV[1], ARGV[2]
+if redis.call('SISMEMBER', p .. ':batches', batch) == 1 then return 1 end
 local claimed = 0
 if redis.call('EXISTS', p .. ':credit-log') == 1 then
   redis.call('RENAME', p .. ':credit-log', p .. ':batch:' .. batch .. ':credits')
@@ -66,7 +70,8 @@ class RedisStatsQueue:
 
     def claim(self, *, with_counts: bool = True) -> str | None:
         """Move the live credits, and the dirty set when ``with_counts``, under a new batch
-        id; ``None`` if nothing was moved."""
+        id; ``None`` if nothing was moved. Sent again under the same id (a retry after a lost
+        reply), it moves nothing more."""
         batch_id = uuid.uuid4().hex
         return batch_id if self._claim(args=[self.prefix, batch_id, int(with_counts)]) else None
 

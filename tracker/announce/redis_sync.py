@@ -16,6 +16,9 @@ Redis layout (``P`` is the key prefix):
   torrent_id, uploaded and downloaded bytes, seeding seconds, snatched flag). The flush claims
   them (``redis_stats.RedisStatsQueue``) and sums them per (member, torrent).
 - ``P:dirty`` set: torrent ids whose counts changed since the last flush.
+- ``P:push:<call id>`` list: the outcome of one script call (``"applied"`` then its conflicts),
+  kept until the same process's next call acknowledges it (at most ``CALL_SECONDS``), so that
+  a call sent again under the same id returns that outcome instead of applying twice.
 - ``P:peerlog`` stream: one entry per applied batch, fields ``node`` and ``d`` (the changed
   peers as concatenated records: torrent_id, hash field, new packed state; see
   :func:`iter_log_records`), for the other processes to replay; entries older than
@@ -31,6 +34,16 @@ again in Python with the same rule (:func:`~tracker.announce.rules.settle`) agai
 state and retried, so a credit is never counted twice and the rule has one implementation.
 State and credit go in the same atomic script run: a crash loses at most the unpushed batch,
 and the next announce's delta (computed against the stored state) covers the gap.
+
+Each script call is applied at most once. A call whose reply is lost (Redis stopping after it
+applied the call and before it wrote the reply, a cut connection) has an unknown outcome: it is
+kept and sent again, first, with the same call id, and the script answers a known id with the
+outcome it recorded. Before, the changes went back to the journal and were pushed as new: the
+stored states were already theirs, so every change conflicted, and an older announce settled
+against its peer's newer stored state read the lower counters as a client restart and credited
+them again (issue 14: 45 of 60 pairs about 7 % over after a Redis restart under load). For the
+same reason a conflicting announce older than the stored state credits nothing: the stored
+state already counts its bytes (:meth:`RedisPeerSync._resettle`).
 """
 
 from __future__ import annotations
@@ -63,15 +76,25 @@ MAX_RETRIES = 5
 # History kept in the replication log; a process that falls further behind reloads.
 LOG_SECONDS = 120
 CHUNK = 2000  # changes per script call: bounds how long one call holds Redis
+# How long a call's outcome is kept for a resend when no later call acknowledges it (a process
+# that died with its last reply lost): longer than any Redis outage a resend could follow.
+CALL_SECONDS = 7 * 24 * 3600
 
 # ARGV: prefix, node, log retention (seconds), then the batch's changes packed back to back
 # (see ``_pack_change``) in ONE argument, which Redis's Lua ``struct`` library walks (so
-# redis-py encodes four values per call, not one per change). A change starts with its
-# replication record (torrent id, hash field, new state), so an applied change's log record is
-# a slice of the argument; its credit record (``pack_credit``) is passed through as bytes. The
-# script adds one list item of concatenated credit records and one log entry per call.
+# redis-py encodes a few values per call, not one per change); then the call's id, the id of
+# this process's previous call whose reply arrived ('' if none: its recorded outcome is
+# deleted) and how long to keep this call's outcome (seconds). A known call id returns the
+# recorded outcome and changes nothing. A change starts with its replication record (torrent
+# id, hash field, new state), so an applied change's log record is a slice of the argument;
+# its credit record (``pack_credit``) is passed through as bytes. The script adds one list item
+# of concatenated credit records and one log entry per call.
 _BATCH_SCRIPT = """
 local p = ARGV[1]
+if ARGV[6] ~= '' then redis.call('DEL', p .. ':push:' .. ARGV[6]) end
+local outcome = p .. ':push:' .. ARGV[5]
+local seen = redis.call('LRANGE', outcome, 1, -1)
+if #seen > 0 or redis.call('EXISTS', outcome) == 1 then return seen end
 local conflicts = {}
 local log = {}
 local credits = {}
@@ -121,6 +144,11 @@ if #log > 0 then
   redis.call('XADD', p .. ':peerlog', 'MINID', '~', oldest, '*', 'node', ARGV[2],
     'd', table.concat(log))
 end
+redis.call('RPUSH', outcome, 'applied')
+for i = 1, #conflicts, 1000 do
+  redis.call('RPUSH', outcome, unpack(conflicts, i, math.min(i + 999, #conflicts)))
+end
+redis.call('EXPIRE', outcome, ARGV[7])
 return conflicts
 """
 # The log's position: {last id, entries ever added, entries trimmed} ({'0-0', 0, 0} if none).
@@ -208,6 +236,16 @@ def _seeder_delta(prev: PeerState | None, state: PeerState | None) -> tuple[int,
 
 
 @dataclass(slots=True)
+class _Call:
+    """One script call: its id (sent again with it while its outcome is unknown), its
+    changes and their packed form."""
+
+    call_id: str
+    changes: list[Change]
+    payload: bytes
+
+
+@dataclass(slots=True)
 class SyncStats:
     """Counters of one :meth:`RedisPeerSync.sync` call."""
 
@@ -239,6 +277,8 @@ class RedisPeerSync:
         self._last_id = b"0-0"  # load() moves it to the log position of its snapshot
         self._read = 0  # log entries up to _last_id (entries are trimmed oldest first)
         self._lock = threading.Lock()
+        self._unsure: _Call | None = None  # sent, outcome unknown: sent again first
+        self._ack = ""  # the last call whose reply arrived (its recorded outcome is deleted)
 
     # --- start-up -----------------------------------------------------------------------
 
@@ -258,41 +298,81 @@ class RedisPeerSync:
 
     # --- push ---------------------------------------------------------------------------
 
-    def _args(self, changes: list[Change]) -> list:
-        return [self.prefix, self.node, LOG_SECONDS, b"".join(map(_pack_change, changes))]
+    def _send(self, call: _Call) -> list:
+        """Run the batch script for ``call``; a failure leaves it as the call to send again."""
+        args = [
+            self.prefix,
+            self.node,
+            LOG_SECONDS,
+            call.payload,
+            call.call_id,
+            self._ack,
+            CALL_SECONDS,
+        ]
+        try:
+            result = self._script(args=args)
+        except redis.RedisError:
+            self._unsure = call
+            raise
+        self._unsure = None
+        self._ack = call.call_id
+        return result
 
     def _resettle(self, ch: Change, stored: PeerState | None) -> Change | None:
         """Settle a conflicting change again against the stored state; ``None`` if nothing
-        is left to write (the stored state wins and is copied into this process)."""
+        is left to write (the stored state wins and is copied into this process).
+
+        A change older than the stored state (a reap, or an announce made before the one the
+        stored state records, e.g. the other leg of a dual-stack client answered by another
+        process and pushed first) adds nothing: the stored state's own delta already covers
+        its bytes, and settling it would read its lower counters as a client restart."""
         if ch.ann is None:  # a reap: only if the stored peer is still the stale one
             if stored is None or stored.announced_at > ch.prev.announced_at:
                 self.store.replicate(ch.torrent_id, ch.key, stored)
                 return None
             return Change(ch.torrent_id, ch.key, stored, None, Credit(), None, ch.now)
+        if stored is not None and stored.announced_at > ch.now:
+            self.store.replicate(ch.torrent_id, ch.key, stored)
+            return None
         credit, state = settle(stored, ch.ann, now=max(ch.now, _at(stored)), rules=self.rules)
         self.store.replicate(ch.torrent_id, ch.key, state)
         return Change(ch.torrent_id, ch.key, stored, state, credit, ch.ann, ch.now)
 
     def push(self, changes: list[Change]) -> tuple[int, int]:
         """Write changes to Redis atomically, settling conflicts again; returns
-        ``(applied, conflicts)``.
+        ``(applied, conflicts)``. A call whose outcome is unknown from an earlier push is sent
+        again first, under its id (applied at most once).
 
         Raises:
-            redis.RedisError: Redis is unreachable; the caller keeps the changes and retries.
+            redis.RedisError: Redis is unreachable. The changes not sent yet are put back in
+                the store's journal (ahead of newer ones) and the call that failed is kept to
+                be sent again by the next push: nothing is lost, nothing counted twice.
         """
         applied = conflicts = 0
-        for start in range(0, len(changes), CHUNK):
-            done = self._push_chunk(changes[start : start + CHUNK])
-            applied += done[0]
-            conflicts += done[1]
+        sent = 0
+        try:
+            if self._unsure is not None:
+                applied, conflicts = self._push_chunk([], call=self._unsure)
+            while sent < len(changes):
+                chunk = changes[sent : sent + CHUNK]
+                sent += len(chunk)  # from here on the chunk is the failed call's, if any
+                done = self._push_chunk(chunk)
+                applied += done[0]
+                conflicts += done[1]
+        except redis.RedisError:
+            self.store.restore_journal(changes[sent:])
+            raise
         return applied, conflicts
 
-    def _push_chunk(self, changes: list[Change]) -> tuple[int, int]:
+    def _push_chunk(self, changes: list[Change], *, call: _Call | None = None) -> tuple[int, int]:
         applied = conflicts = 0
         for _ in range(MAX_RETRIES):
-            if not changes:
-                break
-            result = self._script(args=self._args(changes))
+            if call is None:
+                if not changes:
+                    break
+                call = _Call(uuid.uuid4().hex, changes, b"".join(map(_pack_change, changes)))
+            result = self._send(call)
+            changes, call = call.changes, None
             failed = {int(result[i]) - 1: result[i + 1] for i in range(0, len(result), 2)}
             applied += len(changes) - len(failed)
             conflicts += len(failed)
@@ -341,16 +421,15 @@ class RedisPeerSync:
         return count
 
     def sync(self) -> SyncStats:
-        """Push this process's journal, then pull the others' changes. A failed push puts the
-        journal back (nothing lost)."""
+        """Push this process's journal, then pull the others' changes. A failed push keeps
+        what it could not send (:meth:`push`: nothing lost, nothing counted twice).
+
+        Raises:
+            redis.RedisError: Redis is unreachable.
+        """
         with self._lock:
-            changes = self.store.take_journal()
             stats = SyncStats()
-            try:
-                stats.pushed, stats.conflicts = self.push(changes)
-            except redis.RedisError:
-                self.store.restore_journal(changes)
-                raise
+            stats.pushed, stats.conflicts = self.push(self.store.take_journal())
             stats.pulled = self.pull()
             return stats
 
