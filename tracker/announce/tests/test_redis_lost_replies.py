@@ -165,3 +165,30 @@ def test_a_claim_whose_reply_is_lost_keeps_every_credit(lossy):
     assert LosesReplies.dropped == ["EVALSHA"] and batch_id is not None
     credits = _credits(plain, lossy)
     assert credits[(1, 1)].uploaded == 250
+
+
+def test_an_older_announce_pushed_after_a_newer_one_elsewhere_credits_nothing_more(lossy):
+    """A client's announce answered by process ``a`` (uploaded 100) and its next one by
+    process ``b`` (uploaded 250), ``b`` pushing first: ``b``'s delta already counts the 100,
+    so ``a``'s older change, now in conflict, adds nothing (not 100 more, as a counter read as
+    a client restart would)."""
+    plain = redis.Redis.from_url(settings.REDIS_URL)
+    clock = Clock()
+    a, b = (
+        RedisPeerSync(
+            plain,
+            MemoryPeerStore(clock=clock, rng=random.Random(1), journal=True),
+            prefix=lossy,
+            rules=RULES,
+        )
+        for _ in range(2)
+    )
+    _chain(a.store, clock, 1, b"a", [0])
+    a.sync()
+    b.sync()
+    _chain(a.store, clock, 1, b"a", [100])
+    _chain(b.store, clock, 1, b"a", [250])
+    b.sync()
+    assert a.sync().conflicts == 1
+    assert _credits(plain, lossy)[(1, 1)].uploaded == 250
+    assert a.store.peer(1, (1, b"a".ljust(20, b"-"))).uploaded == 250
