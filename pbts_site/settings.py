@@ -352,8 +352,25 @@ PBTS_CHAIN_PUSH_SECONDS = env.float("PBTS_CHAIN_PUSH_SECONDS", default=30.0)
 PBTS_CHAIN_BATCH_SIZE = env.int("PBTS_CHAIN_BATCH_SIZE", default=100)
 # Seconds to wait for a receipt before leaving a transaction to the next run's reconciliation.
 PBTS_CHAIN_RECEIPT_TIMEOUT = env.float("PBTS_CHAIN_RECEIPT_TIMEOUT", default=120.0)
+# Hit-and-run rule (docs/hit-and-run.md): every snatch must within the window be seeded for
+# the hours OR reach the ratio on that torrent (uploaded / the larger of its downloaded and the
+# torrent's size); unmet once window + grace have passed, it is a hit-and-run. A member with
+# WARN_AFTER of them is warned, with DISABLE_AFTER of them may not leech until the count falls
+# again (0: never). SEED_HOURS 0 or RATIO 0 turns that way of meeting the rule off.
+PBTS_HNR_ENABLED = env.bool("PBTS_HNR_ENABLED", default=True)
+PBTS_HNR_SEED_HOURS = env.float("PBTS_HNR_SEED_HOURS", default=72.0)
+PBTS_HNR_RATIO = env.float("PBTS_HNR_RATIO", default=1.0)
+PBTS_HNR_WINDOW_DAYS = env.float("PBTS_HNR_WINDOW_DAYS", default=14.0)
+PBTS_HNR_GRACE_HOURS = env.float("PBTS_HNR_GRACE_HOURS", default=2.0)
+PBTS_HNR_WARN_AFTER = env.int("PBTS_HNR_WARN_AFTER", default=1)
+PBTS_HNR_DISABLE_AFTER = env.int("PBTS_HNR_DISABLE_AFTER", default=3)
+PBTS_HNR_SECONDS = env.float("PBTS_HNR_SECONDS", default=900.0)  # beat period of the evaluation
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
+    "tracker.evaluate_hit_and_runs": {
+        "task": "tracker.evaluate_hit_and_runs",
+        "schedule": PBTS_HNR_SECONDS,
+    },
     "tracker.flush_stats": {"task": "tracker.flush_stats", "schedule": PBTS_FLUSH_SECONDS},
     "receipts.verify_receipts": {
         "task": "receipts.verify_receipts",

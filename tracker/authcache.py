@@ -37,6 +37,7 @@ _MEMBER_COLUMNS = (
     "is_banned",
     "can_download",
     "is_ratio_exempt",
+    "hnr_disabled",
     "ledger__uploaded",
     "ledger__downloaded",
 )
@@ -50,6 +51,7 @@ def _member_fields(row: dict) -> dict:
         "is_ratio_exempt": row["is_ratio_exempt"],
         "uploaded": row["ledger__uploaded"] or 0,
         "downloaded": row["ledger__downloaded"] or 0,
+        "hnr_disabled": row["hnr_disabled"],
     }
 
 

@@ -50,6 +50,11 @@ class Member(AbstractUser):
     ban_reason = models.TextField(blank=True)
     can_download = models.BooleanField(default=True)
     is_ratio_exempt = models.BooleanField(default=False)
+    # Hit-and-runs (docs/hit-and-run.md), kept by ``tracker.services.hnr`` only: how many of
+    # the member's snatches are hit-and-runs now, and whether that count disabled downloading.
+    # Distinct from ``can_download`` (the staff switch), so lifting one never lifts the other.
+    hnr_count = models.PositiveIntegerField(default=0)
+    hnr_disabled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -283,3 +288,61 @@ class StatsFlush(models.Model):
 
     def __str__(self) -> str:
         return self.batch_id
+
+
+# --- Hit-and-run (docs/hit-and-run.md) ------------------------------------------------------
+
+
+class HitAndRunState(models.TextChoices):
+    """Where a snatch stands with the hit-and-run rule (``tracker.services.hnr``).
+
+    ``pending`` and ``hit_and_run`` are open (evaluated again by every run); ``satisfied``,
+    ``forgiven`` and ``exempt`` are final."""
+
+    PENDING = "pending", "Pending"
+    SATISFIED = "satisfied", "Satisfied"
+    HIT_AND_RUN = "hit_and_run", "Hit-and-run"
+    FORGIVEN = "forgiven", "Forgiven"
+    EXEMPT = "exempt", "Exempt"
+
+
+class HitAndRun(models.Model):
+    """The hit-and-run state of one snatch (a ``TorrentHistory`` with ``completed_at``).
+
+    Written only by ``tracker.services.hnr``; ``member`` repeats ``history.member`` so the
+    per-member count is read from this table alone.
+    """
+
+    history = models.OneToOneField(
+        TorrentHistory, on_delete=models.CASCADE, related_name="hit_and_run"
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="hits_and_runs", db_index=False
+    )
+    state = models.CharField(
+        max_length=16, choices=HitAndRunState.choices, default=HitAndRunState.PENDING
+    )
+    # When the state last changed away from pending (None while pending).
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    forgiven_by = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    forgive_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "hit-and-run"
+        indexes = [
+            # A member's count and list ("hit_and_run" rows per member), the history page.
+            models.Index(fields=["member", "state"], name="hnr_member_state"),
+            # The open rows every evaluation run reads.
+            models.Index(
+                fields=["state"],
+                name="hnr_open",
+                condition=Q(state__in=["pending", "hit_and_run"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()}: {self.member_id} on history {self.history_id}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import OrderBy, Q, QuerySet
+from django.db.models import F, FilteredRelation, OrderBy, Q, QuerySet
 from django.db.models.functions import Lower
 
-from tracker.models import Member, Torrent, TorrentStatus
+from tracker.models import HitAndRunState, Member, Torrent, TorrentStatus
 
 # Browse orders (ties: newest first). Names sort case-insensitively, as people read them.
 TORRENT_SORTS: dict[str, str | OrderBy] = {
@@ -76,3 +76,72 @@ def torrent_browse(
     if category_slug:
         qs = qs.filter(category__slug=category_slug)
     return qs.order_by(TORRENT_SORTS.get(sort, "-created_at"), "-id")
+
+
+# --- A member's history (tracker.views.history, the API's /me/history/) ------------------
+
+HISTORY_SECTIONS: dict[str, str] = {
+    "snatched": "Snatched",
+    "seeding": "Seeding",
+    "leeching": "Leeching",
+    "uploads": "My uploads",
+    "hnr": "Hit-and-runs",
+}
+# The hit-and-run section lists what staff or the member may act on, and what was forgiven.
+HNR_SECTION_STATES = (
+    HitAndRunState.PENDING,
+    HitAndRunState.HIT_AND_RUN,
+    HitAndRunState.FORGIVEN,
+)
+
+
+def member_current_torrents(member: Member) -> tuple[set[int], set[int]]:
+    """``(seeding, leeching)``: ids of the torrents the member has a seeding, and a leeching,
+    peer in now, as this process's peer store sees them (``MemoryPeerStore.member_torrents``)."""
+    from tracker import announce_runtime  # the runtime imports services: not at module load
+
+    return announce_runtime.peer_store().member_torrents(member.pk)
+
+
+def member_history(*, member: Member, section: str) -> QuerySet[Torrent]:
+    """One section of ``member``'s history as torrents (newest first), each annotated with
+    the member's figures on it: ``my_uploaded``, ``my_downloaded`` (bytes), ``my_seed_seconds``,
+    ``my_completed_at`` (all ``None`` without a history row), ``hnr_id`` and ``hnr_state``
+    (``None`` when the snatch is not tracked yet).
+
+    Sections (``HISTORY_SECTIONS``): ``snatched`` (completed downloads), ``seeding`` and
+    ``leeching`` (current peers, :func:`member_current_torrents`), ``uploads`` (every upload,
+    pending and rejected too, with ``moderation_reason``), ``hnr`` (snatches pending,
+    hit-and-run or forgiven). Deleted torrents are left out, as ``torrent_visible`` leaves
+    them out. One query per page, whatever the section.
+
+    Raises:
+        ValueError: an unknown ``section``.
+    """
+    if section not in HISTORY_SECTIONS:
+        raise ValueError(f"unknown history section {section!r}")
+    qs = (
+        Torrent.objects.annotate(
+            mine=FilteredRelation("history", condition=Q(history__member=member))
+        )
+        .annotate(
+            my_uploaded=F("mine__uploaded"),
+            my_downloaded=F("mine__downloaded"),
+            my_seed_seconds=F("mine__seed_seconds"),
+            my_completed_at=F("mine__completed_at"),
+            hnr_id=F("mine__hit_and_run__id"),
+            hnr_state=F("mine__hit_and_run__state"),
+        )
+        .select_related("category")
+        .exclude(status=TorrentStatus.DELETED)
+    )
+    if section == "uploads":
+        return qs.filter(uploader=member).order_by("-created_at", "-id")
+    if section == "snatched":
+        qs = qs.filter(my_completed_at__isnull=False)
+    elif section == "hnr":
+        qs = qs.filter(hnr_state__in=HNR_SECTION_STATES)
+    else:
+        seeding, leeching = member_current_torrents(member)
+        qs = qs.filter(id__in=seeding if section == "seeding" else leeching)
+    return qs.order_by(F("my_completed_at").desc(nulls_last=True), "-id")

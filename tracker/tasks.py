@@ -6,6 +6,7 @@ from celery import shared_task
 from django.core.cache import cache
 
 from tracker import announce_runtime
+from tracker.services.hnr import hnr_evaluate
 
 FLUSH_LOCK = "lock:tracker.flush_stats"
 
@@ -22,3 +23,11 @@ def flush_stats() -> bool:
         return announce_runtime.flush_now()
     finally:
         cache.delete(FLUSH_LOCK)
+
+
+@shared_task(name="tracker.evaluate_hit_and_runs", ignore_result=True)
+def evaluate_hit_and_runs() -> int:
+    """Judge every open snatch against the hit-and-run rule now (``PBTS_HNR_SECONDS`` from
+    Celery beat; ``tracker.services.hnr.hnr_evaluate``, idempotent, serialised by its own
+    lock). Returns how many snatch states changed."""
+    return hnr_evaluate().changed

@@ -10,6 +10,7 @@ from django.urls import path
 
 from core.views import member_required
 from tracker.views import accounts, pages, password_reset, torrents
+from tracker.views import history as history_views
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -25,6 +26,14 @@ urlpatterns = [
     path("profile/security/passkey/", accounts.passkey_reset, name="passkey_reset"),
     path("profile/security/api-token/", accounts.api_token_reset, name="api_token_reset"),
     path("members/<str:username>/", accounts.member_detail, name="member_detail"),
+    # History and hit-and-runs (docs/hit-and-run.md).
+    path("history/", history_views.my_history, name="history"),
+    path(
+        "members/<str:username>/history/",
+        history_views.member_history_page,
+        name="member_history",
+    ),
+    path("hnr/<int:pk>/forgive/", history_views.hnr_forgive_view, name="hnr_forgive"),
     path("invites/", accounts.invite_list, name="invite_list"),
     path("invites/<int:pk>/revoke/", accounts.invite_revoke, name="invite_revoke"),
     path("register/", accounts.register, name="register"),

@@ -4,4 +4,4 @@ Shared helpers (moderator access, audited edits, actions that need a reason) and
 admin live in ``core.admin``.
 """
 
-from tracker.admin import invites, members, site, torrents  # noqa: F401 (registers the admins)
+from tracker.admin import hnr, invites, members, site, torrents  # noqa: F401 (registers the admins)

@@ -112,7 +112,8 @@ def split_peer_key(key: bytes) -> PeerKey:
 @dataclass(frozen=True, slots=True)
 class MemberStanding:
     """What authorization needs of a member; ``uploaded``/``downloaded`` are the ledger's
-    totals in bytes (the ratio rule)."""
+    totals in bytes (the ratio rule); ``hnr_disabled``: downloading disabled by the
+    hit-and-run rule (``tracker.services.hnr``), apart from the staff switch ``can_download``."""
 
     member_id: int
     is_banned: bool
@@ -120,6 +121,7 @@ class MemberStanding:
     is_ratio_exempt: bool
     uploaded: int = 0
     downloaded: int = 0
+    hnr_disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

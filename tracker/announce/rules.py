@@ -64,6 +64,10 @@ DEFAULT_BLACKLISTED_PORTS = frozenset({411, 412, 413, 1214, 4662, 6346, 6347, 66
 MAX_SCRAPE_HASHES = 128
 UNKNOWN_PASSKEY = "Unknown passkey"
 BANNED = "Account banned"
+HNR_DISABLED = (
+    "Downloading disabled: too many hit-and-runs. Seed your snatches (see History on the site);"
+    " seeding still works"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +144,12 @@ def authorize(
 
 
 def leech_refusal(member: MemberStanding, policy: Policy) -> str:
-    """Why ``member`` may not leech now (staff switch, or the ratio rule of
-    ``reputation.policy``), or ``""``."""
+    """Why ``member`` may not leech now (staff switch, the hit-and-run rule, or the ratio
+    rule of ``reputation.policy``), or ``""``."""
     if not member.can_download:
         return "Downloading disabled by staff"
+    if member.hnr_disabled:
+        return HNR_DISABLED
     verdict = leech_verdict(
         uploaded=member.uploaded,
         downloaded=member.downloaded,

@@ -139,6 +139,20 @@ class MemoryPeerStore:
             swarm = self._swarms.get(torrent_id)
             return swarm.get(key) if swarm else None
 
+    def member_torrents(self, member_id: int) -> tuple[set[int], set[int]]:
+        """``(seeding, leeching)``: the ids of the torrents the member has a seeding peer in,
+        and a leeching peer in, as this process knows them (read-only, for browse filters)."""
+        seeding: set[int] = set()
+        leeching: set[int] = set()
+        with self._lock:
+            for torrent_id, swarm in self._swarms.items():
+                seeds, leeches = swarm.member_presence(member_id)
+                if seeds:
+                    seeding.add(torrent_id)
+                if leeches:
+                    leeching.add(torrent_id)
+        return seeding, leeching
+
     def counts(self, torrent_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
         """``{torrent_id: (seeders, leechers)}`` for the given torrents (zeros if none)."""
         with self._lock:

@@ -15,8 +15,16 @@ from rest_framework import serializers
 
 from reputation.models import Ledger
 from reputation.policy import ratio
-from tracker.models import Category, Member, Torrent, TorrentFile, TorrentStatus
-from tracker.selectors import TORRENT_SORTS, member_announce_url
+from tracker.models import (
+    Category,
+    HitAndRunState,
+    Member,
+    Torrent,
+    TorrentFile,
+    TorrentStatus,
+)
+from tracker.selectors import HISTORY_SECTIONS, TORRENT_SORTS, member_announce_url
+from tracker.services.hnr import HnrRule
 
 
 def _ledger_of(member: Member) -> Ledger | None:
@@ -74,6 +82,8 @@ class MeSerializer(LedgerFieldsMixin, serializers.ModelSerializer):
             "member_class",
             "invites_left",
             "can_download",
+            "hnr_count",
+            "hnr_disabled",
             "is_banned",
             "date_joined",
         ]
@@ -111,6 +121,8 @@ class MemberSerializer(LedgerFieldsMixin, serializers.ModelSerializer):
             "is_banned",
             "ban_reason",
             "can_download",
+            "hnr_count",
+            "hnr_disabled",
             "is_ratio_exempt",
             "invites_left",
             "uploaded",
@@ -331,3 +343,86 @@ class DetailSerializer(serializers.Serializer):
     """An error without a field: ``{"detail": "..."}``."""
 
     detail = serializers.CharField(read_only=True)
+
+
+# --- History (docs/hit-and-run.md) -----------------------------------------------------
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    """Query parameters of a member's history."""
+
+    section = serializers.ChoiceField(
+        choices=list(HISTORY_SECTIONS),
+        required=False,
+        default="snatched",
+        help_text="snatched (completed downloads), seeding and leeching (current peers), "
+        "uploads (pending and rejected too), hnr (pending, hit-and-run or forgiven snatches).",
+    )
+
+
+class HistoryRowSerializer(serializers.Serializer):
+    """One torrent of a member's history, with the member's own figures on it (from
+    ``tracker.selectors.member_history``; the history's owner in the context as ``member``)."""
+
+    torrent_id = serializers.IntegerField(source="id", read_only=True)
+    name = serializers.CharField(read_only=True)
+    size = serializers.IntegerField(read_only=True, help_text="Bytes.")
+    status = serializers.ChoiceField(choices=TorrentStatus.choices, read_only=True)
+    moderation_reason = serializers.SerializerMethodField(
+        help_text="Why staff rejected it; only on the member's own uploads."
+    )
+    is_freeleech = serializers.BooleanField(read_only=True)
+    uploaded = serializers.SerializerMethodField(help_text="Bytes the member uploaded of it.")
+    downloaded = serializers.SerializerMethodField(help_text="Bytes the member downloaded.")
+    ratio = serializers.SerializerMethodField(
+        help_text="uploaded / downloaded on this torrent; null while nothing was downloaded."
+    )
+    seed_seconds = serializers.SerializerMethodField(help_text="Seconds the member seeded it.")
+    completed_at = serializers.DateTimeField(
+        source="my_completed_at", read_only=True, allow_null=True, help_text="The snatch."
+    )
+    hnr_state = serializers.ChoiceField(
+        choices=HitAndRunState.choices,
+        read_only=True,
+        allow_null=True,
+        help_text="Hit-and-run state of the snatch; null when not tracked (yet).",
+    )
+    hnr_deadline = serializers.SerializerMethodField(
+        help_text="When the snatch must be seeded or shared back by (window end)."
+    )
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_moderation_reason(self, torrent: Torrent) -> str:
+        """The reason, on the history owner's own uploads only."""
+        owner = self.context.get("member")
+        if owner is not None and torrent.uploader_id == owner.pk:
+            return torrent.moderation_reason
+        return ""
+
+    @extend_schema_field(OpenApiTypes.INT64)
+    def get_uploaded(self, torrent: Torrent) -> int:
+        """Bytes (0 without history)."""
+        return torrent.my_uploaded or 0
+
+    @extend_schema_field(OpenApiTypes.INT64)
+    def get_downloaded(self, torrent: Torrent) -> int:
+        """Bytes (0 without history)."""
+        return torrent.my_downloaded or 0
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_ratio(self, torrent: Torrent) -> float | None:
+        """``reputation.policy.ratio`` of the member's figures on this torrent."""
+        return ratio(torrent.my_uploaded or 0, torrent.my_downloaded or 0)
+
+    @extend_schema_field(OpenApiTypes.INT64)
+    def get_seed_seconds(self, torrent: Torrent) -> int:
+        """Seconds (0 without history)."""
+        return torrent.my_seed_seconds or 0
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_hnr_deadline(self, torrent: Torrent) -> str | None:
+        """The snatch time plus ``PBTS_HNR_WINDOW_DAYS``; null without a snatch."""
+        if torrent.my_completed_at is None:
+            return None
+        deadline = HnrRule.from_settings().deadline(torrent.my_completed_at)
+        return serializers.DateTimeField().to_representation(deadline)

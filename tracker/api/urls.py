@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from tracker.api import history as history_api
 from tracker.api import views
 
 app_name = "api"
@@ -13,6 +14,7 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("me/passkey/reset/", views.PasskeyResetView.as_view(), name="passkey-reset"),
     path("me/token/reset/", views.TokenResetView.as_view(), name="token-reset"),
+    path("me/history/", history_api.MeHistoryView.as_view(), name="me-history"),
     path("categories/", views.CategoryListView.as_view(), name="category-list"),
     path("torrents/", views.TorrentListCreateView.as_view(), name="torrent-list"),
     path("torrents/<int:pk>/", views.TorrentDetailView.as_view(), name="torrent-detail"),
@@ -28,6 +30,11 @@ urlpatterns = [
         name="torrent-moderate",
     ),
     path("members/", views.MemberListView.as_view(), name="member-list"),
+    re_path(
+        rf"^members/{USERNAME}/history/$",
+        history_api.MemberHistoryView.as_view(),
+        name="member-history",
+    ),
     re_path(rf"^members/{USERNAME}/ban/$", views.MemberBanView.as_view(), name="member-ban"),
     re_path(rf"^members/{USERNAME}/unban/$", views.MemberUnbanView.as_view(), name="member-unban"),
 ]
