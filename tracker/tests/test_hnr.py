@@ -298,3 +298,35 @@ def test_evaluation_query_count_does_not_grow_with_the_snatches(
     assert counts == {(1,), (2,)}
     with django_assert_max_num_queries(8):
         assert hnr_evaluate(now=AFTER, rule=quiet).changed == 0
+
+
+# --- admin ---------------------------------------------------------------------------------
+
+
+def test_admin_lists_and_forgives_with_a_reason(uploader):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.test import Client
+    from django.urls import reverse
+
+    member = MemberFactory()
+    snatch(member, upload_torrent(uploader, size=SIZE, name="admin-listed.bin"))
+    hnr_evaluate(now=AFTER, rule=RULE)
+    row = HitAndRun.objects.get(member=member)
+    staff = Client()
+    staff.force_login(MemberFactory(is_staff=True))
+    url = reverse("admin:tracker_hitandrun_changelist")
+    listed = staff.get(url)
+    assert listed.status_code == 200 and b"admin-listed.bin" in listed.content
+    done = staff.post(
+        url,
+        {
+            "action": "forgive",
+            "apply": "yes",
+            "reason": "seeded elsewhere",
+            ACTION_CHECKBOX_NAME: [str(row.pk)],
+        },
+    )
+    assert done.status_code == 302
+    row.refresh_from_db()
+    assert (row.state, row.forgive_reason) == (HitAndRunState.FORGIVEN, "seeded elsewhere")
+    assert staff.get(reverse("admin:tracker_hitandrun_add")).status_code == 403
