@@ -27,7 +27,7 @@ from rest_framework.authtoken.admin import TokenProxy
 from core.admin_site import is_moderator
 from core.audit import audit_record
 from core.errors import DomainError
-from core.models import AuditLog
+from core.models import AuditLog, Notification
 
 # API tokens are credentials: DRF's token admin would list every key in clear. Members reset
 # their own token; staff never need to read one.
@@ -295,4 +295,17 @@ class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "new_values",
         "reason",
     )
+    readonly_fields = fields
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Notifications sent to members, read-only for moderators (``core.notifications``)."""
+
+    list_display = ("created_at", "member", "kind", "subject", "read_at")
+    list_filter = ("kind", ("read_at", admin.EmptyFieldListFilter))
+    search_fields = ("subject", "member__username")
+    list_select_related = ("member",)
+    show_full_result_count = False
+    fields = ("id", "created_at", "member", "kind", "subject", "body", "url", "read_at")
     readonly_fields = fields

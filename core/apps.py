@@ -12,6 +12,12 @@ class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Site"
 
+    def ready(self) -> None:
+        """Register the core section of "Export my data" (``core.mydata``)."""
+        from core.mydata import core_section, register_section
+
+        register_section("notifications", core_section)
+
 
 class AdminSiteConfig(admin_apps.AdminConfig):
     """``django.contrib.admin`` with :class:`core.admin_site.PBTSAdminSite` as the default site

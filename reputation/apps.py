@@ -6,3 +6,9 @@ class ReputationConfig(AppConfig):
 
     name = "reputation"
     verbose_name = "Reputation"
+
+    def ready(self) -> None:
+        """Register the reputation sections of "Export my data" (``reputation.mydata``)."""
+        from reputation import mydata
+
+        mydata.register()

@@ -6,3 +6,9 @@ class TrackerConfig(AppConfig):
 
     name = "tracker"
     verbose_name = "Tracker"
+
+    def ready(self) -> None:
+        """Register the tracker sections of "Export my data" (``tracker.mydata``)."""
+        from tracker import mydata
+
+        mydata.register()

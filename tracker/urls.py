@@ -11,6 +11,7 @@ from django.urls import path
 from core.views import member_required
 from tracker.views import accounts, pages, password_reset, torrents
 from tracker.views import history as history_views
+from tracker.views import mydata as mydata_views
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("upload/", torrents.torrent_upload, name="torrent_upload"),
     # Members.
     path("profile/", accounts.profile, name="profile"),
+    path("profile/delete/", mydata_views.account_delete, name="account_delete"),
     path("profile/security/", accounts.security, name="security"),
     path("profile/security/passkey/", accounts.passkey_reset, name="passkey_reset"),
     path("profile/security/api-token/", accounts.api_token_reset, name="api_token_reset"),

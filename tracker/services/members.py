@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -19,10 +21,14 @@ from rest_framework.authtoken.models import Token
 
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotPermitted
+from core.models import Notification, NotificationSettings
 from core.notifications import notify
 from reputation.services import ledger_open
 from tracker import authcache
 from tracker.models import Invite, Member, MemberClass, new_passkey
+
+# The name a deleted account keeps (member_anonymise); nobody may register one.
+ANONYMOUS_NAME = re.compile(r"deleted-\d+(-[0-9a-f]+)?", re.IGNORECASE)
 
 
 @transaction.atomic
@@ -44,6 +50,10 @@ def member_create(
     """
     if Member.objects.filter(username__iexact=username).exists():
         raise Conflict("That username is taken.", field="username")
+    if ANONYMOUS_NAME.fullmatch(username):
+        raise InvalidInput(
+            "Names like deleted-<number> are kept for deleted accounts.", field="username"
+        )
     member = Member(
         username=username,
         email=email,
@@ -362,3 +372,83 @@ def member_set_downloading(
     return member_moderate(
         member=member, actor=actor, action=action, reason=reason, can_download=enabled
     )
+
+
+# --- account deletion ------------------------------------------------------------------------
+
+
+def _end_sessions(member_id: int) -> int:
+    """Delete the database sessions of ``member_id``; returns how many. (They are dead anyway:
+    an inactive member with a changed password fails Django's session check.)"""
+    doomed = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(session.get_decoded().get("_auth_user_id")) == str(member_id)
+    ]
+    Session.objects.filter(pk__in=doomed).delete()
+    return len(doomed)
+
+
+@transaction.atomic
+def member_anonymise(*, member: Member, password: str) -> Member:
+    """Delete a member's account at their own request: anonymise it, keep the statistics.
+
+    The member row stays so that torrent history, the ledger and uploads keep adding up (swarm
+    and site totals do not change): the username becomes ``deleted-<id>``, the e-mail address
+    and names are cleared, the password becomes unusable, passkey and API token are replaced by
+    ones nobody knows (the old passkey stops at once: auth cache invalidated), staff flags and
+    invites left are dropped, ``is_active`` is false (no login, no announce), sessions end, and
+    the member's notifications, notification settings and sent invites are deleted. Audited as
+    ``member_delete`` with the member as actor (no name or address recorded).
+
+    Args:
+        member: the member deleting their own account.
+        password: their current password, as confirmation.
+
+    Raises:
+        InvalidInput: the password is wrong (field ``password``; also for an account that
+            never had a password: it must set one first).
+        NotPermitted: the member is the last active superuser.
+    """
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if not member.is_active:
+        raise InvalidInput("This account is already deleted.")
+    if not password or not member.check_password(password):
+        raise InvalidInput("That is not your password.", field="password")
+    if member.is_superuser:
+        others = Member.objects.filter(is_superuser=True, is_active=True).exclude(pk=member.pk)
+        if not others.select_for_update().exists():
+            raise NotPermitted(
+                "You are the last superuser: make another member superuser before deleting "
+                "your account."
+            )
+    old_passkey = member.passkey
+    name = f"deleted-{member.pk}"
+    if Member.objects.filter(username__iexact=name).exclude(pk=member.pk).exists():
+        name = f"{name}-{secrets.token_hex(3)}"  # a name taken before the rule existed
+    old = {"is_active": True, "is_staff": member.is_staff, "is_superuser": member.is_superuser}
+    member.username = name
+    member.email = ""
+    member.first_name = member.last_name = ""
+    member.set_unusable_password()
+    member.passkey = new_passkey()
+    member.is_active = False
+    member.is_staff = member.is_superuser = False
+    member.invites_left = 0
+    member.save()
+    authcache.invalidate_passkey(old_passkey)
+    Token.objects.filter(user=member).delete()
+    Token.objects.create(user=member)
+    Notification.objects.filter(member=member).delete()
+    NotificationSettings.objects.filter(member=member).delete()
+    Invite.objects.filter(inviter=member).delete()
+    sessions = _end_sessions(member.pk)
+    audit_record(
+        actor=member,
+        action="member_delete",
+        target=member,
+        old=old,
+        new={"username": name, "is_active": False, "sessions_ended": sessions},
+        reason="deleted by the member",
+    )
+    return member

@@ -17,6 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from core.audit import audit_record
 from core.models import AuditLog
+from core.notifications import notify
 from reputation.models import Ledger
 from tracker import authcache
 from tracker.models import (
@@ -153,6 +154,7 @@ def _add_rows(staff: Member) -> None:
     SitePage.objects.create(slug=f"p{member.pk}", title="t", body="b")
     TorrentHistory.objects.create(member=member, torrent=torrent, uploaded=1)
     StatsFlush.objects.create(batch_id=f"batch-{member.pk}", members=1, torrents=1)
+    notify(member=member, kind="test", subject="A notification")
 
 
 @pytest.mark.parametrize("model", REGISTERED)
