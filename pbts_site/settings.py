@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "django_otp",  # two-factor authentication (core.two_factor, docs/two-factor.md)
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "tracker",
     "receipts",
@@ -62,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): second factor given
     "django.contrib.messages.middleware.MessageMiddleware",
     "core.middleware.BannedSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -235,6 +239,13 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 AXES_LOCKOUT_CALLABLE = "core.auth.lockout_response"
+# Two-factor authentication (TOTP + recovery codes, django-otp; core.two_factor,
+# docs/two-factor.md). Staff (is_staff or superuser) must enrol and verify each session before
+# any admin page or staff API endpoint answers; members may enrol. Tokens shown to authenticator
+# apps name the site.
+PBTS_STAFF_REQUIRE_2FA = env.bool("PBTS_STAFF_REQUIRE_2FA", default=True)
+OTP_TOTP_ISSUER = env.str("PBTS_SITE_NAME", default="PBTS")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- PBTS knobs (all listed in .env.example) -------------------------------------------
 PBTS_SITE_NAME = env.str("PBTS_SITE_NAME", default="PBTS")

@@ -31,3 +31,6 @@ PBTS_COUNTS_SECONDS = 0.0  # every flush writes counts; tests of the cadence ove
 PBTS_TRACKER_THREAD = False
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Tests log staff in with force_login (no second factor); tests of two-factor authentication turn
+# the staff rule on with override_settings (tracker/tests/test_two_factor.py).
+PBTS_STAFF_REQUIRE_2FA = False

@@ -9,7 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from core.views import member_required
-from tracker.views import accounts, pages, password_reset, torrents
+from tracker.views import accounts, pages, password_reset, torrents, two_factor
 from tracker.views import history as history_views
 from tracker.views import mydata as mydata_views
 
@@ -41,6 +41,14 @@ urlpatterns = [
     path("register/", accounts.register, name="register"),
     # Authentication (templates in templates/registration/).
     path("login/", accounts.LoginView.as_view(), name="login"),
+    path("login/verify/", two_factor.login_verify, name="login_verify"),
+    path("profile/security/two-factor/", two_factor.setup, name="two_factor_setup"),
+    path(
+        "profile/security/two-factor/recovery-codes/",
+        two_factor.recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
+    path("profile/security/two-factor/disable/", two_factor.disable, name="two_factor_disable"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password/change/",

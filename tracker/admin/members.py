@@ -9,9 +9,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.admin import (
     ModeratorAccessMixin,
@@ -21,6 +23,7 @@ from core.admin import (
     with_reason,
 )
 from core.audit import audit_record
+from core.two_factor import two_factor_reset
 from reputation.admin import RatioFilter
 from tracker import authcache
 from tracker.models import (
@@ -29,6 +32,13 @@ from tracker.models import (
 from tracker.services import members as member_services
 
 # --- members ------------------------------------------------------------------------------
+
+# django-otp's own device admins would let a superuser read or plant another member's TOTP key
+# and recovery codes: the member admin shows only whether a member has two-factor
+# authentication, and a superuser may reset it (audited, core.two_factor.two_factor_reset).
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)
 
 
 class MemberAddForm(AdminUserCreationForm):
@@ -100,6 +110,7 @@ class MemberAdmin(ModeratorAccessMixin, UserAdmin):
         "can_download",
         "is_ratio_exempt",
         "is_staff",
+        "two_factor",
         "created_at",
     )
     list_filter = (
@@ -175,6 +186,7 @@ class MemberAdmin(ModeratorAccessMixin, UserAdmin):
         "reset_passkeys",
         "enable_downloading",
         "disable_downloading",
+        "reset_two_factor",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Member]:
@@ -187,8 +199,23 @@ class MemberAdmin(ModeratorAccessMixin, UserAdmin):
                 ledger_downloaded=F("ledger__downloaded"),
                 ledger_verified_uploaded=F("ledger__verified_uploaded"),
                 ledger_verified_downloaded=F("ledger__verified_downloaded"),
+                has_two_factor=Exists(
+                    TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+                ),
             )
         )
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """Only superusers see the two-factor reset."""
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            actions.pop("reset_two_factor", None)
+        return actions
+
+    @admin.display(description="2FA", boolean=True, ordering="has_two_factor")
+    def two_factor(self, obj: Member) -> bool:
+        """The member has two-factor authentication (a confirmed authenticator app)."""
+        return bool(getattr(obj, "has_two_factor", False))
 
     def get_fieldsets(self, request: HttpRequest, obj: Member | None = None) -> Any:
         """A superuser also sees Django's "Set password" / "Reset password" link (masked
@@ -388,4 +415,21 @@ class MemberAdmin(ModeratorAccessMixin, UserAdmin):
                 member=m, actor=request.user, enabled=False
             ),
             success="Disabled downloading for {count} member(s).",
+        )
+
+    @admin.action(description="Reset two-factor authentication of selected members (superuser)")
+    def reset_two_factor(self, request: HttpRequest, queryset: QuerySet[Member]):
+        """Remove the members' authenticator app and recovery codes after asking for a reason
+        (audited); superusers only (``two_factor_reset`` refuses anyone else)."""
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return with_reason(
+            self,
+            request,
+            queryset,
+            action="reset_two_factor",
+            title="Reset two-factor authentication",
+            func=lambda m, reason: two_factor_reset(member=m, actor=request.user, reason=reason),
+            success="Reset two-factor authentication of {count} member(s); they log in with "
+            "their password alone until they set it up again.",
         )

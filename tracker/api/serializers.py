@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.two_factor import has_two_factor
 from reputation.models import Ledger
 from reputation.policy import ratio
 from tracker.models import (
@@ -69,6 +70,9 @@ class MeSerializer(LedgerFieldsMixin, serializers.ModelSerializer):
     announce_url = serializers.SerializerMethodField(
         help_text="Personal announce URL; keep it secret."
     )
+    two_factor_enabled = serializers.SerializerMethodField(
+        help_text="Logging in asks for a code of an authenticator app (docs/two-factor.md)."
+    )
 
     class Meta:
         model = Member
@@ -86,12 +90,18 @@ class MeSerializer(LedgerFieldsMixin, serializers.ModelSerializer):
             "hnr_disabled",
             "is_banned",
             "date_joined",
+            "two_factor_enabled",
         ]
         read_only_fields = fields
 
     def get_announce_url(self, member: Member) -> str:
         """The member's announce URL (``<PBTS_BASE_URL>/announce/<passkey>``)."""
         return member_announce_url(member)
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_two_factor_enabled(self, member: Member) -> bool:
+        """The member has a confirmed authenticator app (``core.two_factor``)."""
+        return has_two_factor(member)
 
 
 class PasskeyResetSerializer(serializers.Serializer):

@@ -14,7 +14,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from core.auth import TwoStepLoginMixin
 from core.errors import DomainError
+from core.two_factor import has_two_factor, recovery_codes_left
 from core.views import form_post_only, member_required
 from reputation.models import Ledger
 from reputation.policy import ratio
@@ -79,9 +81,11 @@ def member_stats(member: Member) -> MemberStats:
     )
 
 
-class LoginView(auth_views.LoginView):
+class LoginView(TwoStepLoginMixin, auth_views.LoginView):
     """Django's login view with :class:`~tracker.forms.LoginForm` (banned members refused);
-    members already logged in are sent home."""
+    members already logged in are sent home. Members with two-factor authentication give a
+    code next (``login_verify``); staff who must have it are sent to set it up
+    (:class:`core.auth.TwoStepLoginMixin`)."""
 
     form_class = LoginForm
     redirect_authenticated_user = True
@@ -191,6 +195,8 @@ def _security_page(
         "api_token": members.member_api_token(member),
         "passkey_form": passkey_form or ConfirmForm(label=PASSKEY_CONFIRM, prefix="passkey"),
         "token_form": token_form or ConfirmForm(label=TOKEN_CONFIRM, prefix="token"),
+        "two_factor_enabled": has_two_factor(member),
+        "recovery_codes_left": recovery_codes_left(member),
     }
     return render(request, "tracker/member_security.html", context, status=status)
 
