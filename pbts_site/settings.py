@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "receipts",
     "reputation",
     "chain",
+    "moderation",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# Names of the choice sets of fields called "status" (the moderation API's and the torrents'),
+# which would otherwise collide.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "TorrentStatusEnum": "tracker.models.TorrentStatus",
+        "ModerationReportStatusEnum": "moderation.models.ReportStatus",
+        "ModerationReportCloseStatusEnum": "moderation.api.serializers.CLOSE_STATUS_CHOICES",
+        "ModerationReportListStatusEnum": "moderation.api.serializers.LIST_STATUS_CHOICES",
+        "ModerationWarningStateEnum": "moderation.api.serializers.WARNING_STATE_CHOICES",
+    }
+)
 
 # Every handler masks passkeys, API tokens, invite codes and set-password links
 # (core.logging.SecretMaskFilter). Django's own default handlers are replaced: "django" logs
@@ -283,6 +295,14 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 PBTS_UPLOADS_NEED_APPROVAL = env.bool("PBTS_UPLOADS_NEED_APPROVAL", default=False)
+# Who approves uploads (docs/moderation.md): "auto" (approved at once), "staff" (every upload
+# pending until staff approve it), "trusted" (staff and members of PBTS_UPLOAD_TRUSTED_CLASSES
+# approved at once, others pending). PBTS_UPLOADS_NEED_APPROVAL=true, the old switch, is an
+# alias of "staff" (it wins over "auto").
+PBTS_UPLOAD_APPROVAL = env.str("PBTS_UPLOAD_APPROVAL", default="auto")
+if PBTS_UPLOAD_APPROVAL not in ("auto", "staff", "trusted"):
+    raise ImproperlyConfigured('PBTS_UPLOAD_APPROVAL must be "auto", "staff" or "trusted".')
+PBTS_UPLOAD_TRUSTED_CLASSES = env.list("PBTS_UPLOAD_TRUSTED_CLASSES", default=["uploader", "vip"])
 PBTS_INVITE_DAYS = env.int("PBTS_INVITE_DAYS", default=7)
 PBTS_NEW_MEMBER_INVITES = env.int("PBTS_NEW_MEMBER_INVITES", default=0)
 PBTS_OWNER_USERNAME = env.str("PBTS_OWNER_USERNAME", default="owner")
@@ -377,6 +397,38 @@ PBTS_HNR_GRACE_HOURS = env.float("PBTS_HNR_GRACE_HOURS", default=2.0)
 PBTS_HNR_WARN_AFTER = env.int("PBTS_HNR_WARN_AFTER", default=1)
 PBTS_HNR_DISABLE_AFTER = env.int("PBTS_HNR_DISABLE_AFTER", default=3)
 PBTS_HNR_SECONDS = env.float("PBTS_HNR_SECONDS", default=900.0)  # beat period of the evaluation
+# Moderation (docs/moderation.md). Reports: most a member files per hour, longest text.
+PBTS_REPORTS_PER_HOUR = env.int("PBTS_REPORTS_PER_HOUR", default=10)
+PBTS_REPORT_TEXT_MAX_CHARS = env.int("PBTS_REPORT_TEXT_MAX_CHARS", default=2000)
+# Longest warning, in days; the statistics page is cached this many seconds.
+PBTS_WARNING_MAX_DAYS = env.int("PBTS_WARNING_MAX_DAYS", default=365)
+PBTS_STATS_CACHE_SECONDS = env.int("PBTS_STATS_CACHE_SECONDS", default=60)
+# A member counts as active on the statistics page after a login in this many days.
+PBTS_STATS_ACTIVE_DAYS = env.int("PBTS_STATS_ACTIVE_DAYS", default=30)
+# Automatic class promotion: the ladder, lowest first after "user". A member gets the highest
+# class whose minimums (uploaded bytes, ratio, account age in days) they meet; a member above
+# that keeps their class until their ratio falls below its demote_ratio. Classes outside the
+# ladder (vip, uploader), staff and members with a class lock are never changed.
+PBTS_CLASS_RULES = env.json(
+    "PBTS_CLASS_RULES",
+    default=[
+        {
+            "class": "power_user",
+            "min_uploaded": 25 * 1024**3,
+            "min_ratio": 1.05,
+            "min_age_days": 28,
+            "demote_ratio": 0.95,
+        },
+        {
+            "class": "elite",
+            "min_uploaded": 100 * 1024**3,
+            "min_ratio": 1.5,
+            "min_age_days": 91,
+            "demote_ratio": 1.3,
+        },
+    ],
+)
+PBTS_CLASS_RULES_SECONDS = env.float("PBTS_CLASS_RULES_SECONDS", default=3600.0)
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "tracker.evaluate_hit_and_runs": {
@@ -389,6 +441,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": PBTS_VERIFY_SECONDS,
     },
     "chain.push_members": {"task": "chain.push_members", "schedule": PBTS_CHAIN_PUSH_SECONDS},
+    "moderation.apply_class_rules": {
+        "task": "moderation.apply_class_rules",
+        "schedule": PBTS_CLASS_RULES_SECONDS,
+    },
 }
 # The per-process background thread that shares peers and flushes (tests drive it by hand).
 PBTS_TRACKER_THREAD = env.bool("PBTS_TRACKER_THREAD", default=True)

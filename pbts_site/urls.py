@@ -35,12 +35,14 @@ urlpatterns = [
     path("api/v1/", include("tracker.api.urls")),
     path("api/v1/", include("receipts.api.urls")),
     path("api/v1/", include("chain.api.urls")),
+    path("api/v1/moderation/", include("moderation.api.urls")),
     path("api/v1/", include("core.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view loads Swagger UI's init script from /api/docs/?script (no inline script,
     # for the Content-Security-Policy); templates/drf_spectacular/ drops the inline style.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("chain.urls")),
+    path("", include("moderation.urls")),
     path("", include("tracker.urls")),
     path("", include("core.urls")),
 ]

@@ -16,6 +16,7 @@ ALLOWED = {
     "tracker": {"core", "reputation"},
     "receipts": {"core", "reputation", "tracker"},
     "chain": {"core", "reputation", "tracker", "receipts"},
+    "moderation": {"core", "reputation", "tracker"},
 }
 APPS = set(ALLOWED)
 

@@ -65,6 +65,33 @@ def _clean_description(description: str) -> str:
     return description
 
 
+def upload_approval_mode() -> str:
+    """The upload approval mode in force: ``PBTS_UPLOAD_APPROVAL`` (``auto``, ``staff`` or
+    ``trusted``), except that the older ``PBTS_UPLOADS_NEED_APPROVAL = True`` (an alias of
+    ``staff``) wins over ``auto`` (docs/moderation.md)."""
+    mode = getattr(settings, "PBTS_UPLOAD_APPROVAL", "auto")
+    if mode == "auto" and getattr(settings, "PBTS_UPLOADS_NEED_APPROVAL", False):
+        return "staff"
+    return mode
+
+
+def upload_status(uploader: Member) -> str:
+    """The status a new upload by ``uploader`` gets: ``approved`` in mode ``auto``; ``pending``
+    in mode ``staff`` (for everybody, staff too: their own uploads wait in the queue as well);
+    in mode ``trusted``, ``approved`` for staff and members whose class is in
+    ``PBTS_UPLOAD_TRUSTED_CLASSES`` (e.g. ``uploader``, ``vip``), ``pending`` for the others.
+    An unknown mode is treated as ``staff`` (the safe side)."""
+    mode = upload_approval_mode()
+    if mode == "auto":
+        return TorrentStatus.APPROVED
+    if mode == "trusted" and (
+        uploader.is_moderator
+        or uploader.member_class in getattr(settings, "PBTS_UPLOAD_TRUSTED_CLASSES", ())
+    ):
+        return TorrentStatus.APPROVED
+    return TorrentStatus.PENDING
+
+
 def torrent_upload(
     *,
     uploader: Member,
@@ -116,9 +143,7 @@ def torrent_upload(
         raise Conflict(DUPLICATE_MESSAGE, field="file")
     if category is None:
         category = _default_category()
-    status = (
-        TorrentStatus.PENDING if settings.PBTS_UPLOADS_NEED_APPROVAL else TorrentStatus.APPROVED
-    )
+    status = upload_status(uploader)
     description_html = render_markdown(description)
     try:
         with transaction.atomic():

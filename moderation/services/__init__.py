@@ -1,0 +1,1 @@
+"""Moderation writes: reports, warnings, staff notes, class locks and the class rules."""
