@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 SUBJECT_MAX = 255
 URL_MAX = 500
+# The header's unread count is cached this long (seconds); every write through this module
+# forgets it at once, so the TTL only bounds a row changed some other way.
+UNREAD_CACHE_SECONDS = 300
 
 
 def _site_url(url: str) -> str:
@@ -65,6 +69,7 @@ def notify(
     notification = Notification.objects.create(
         member=member, kind=kind, subject=subject, body=body, url=_site_url(url)
     )
+    forget_unread_count(member.pk)
     address = getattr(member, "email", "") or ""
     if address and email_enabled(member):
         transaction.on_commit(lambda: _send_mail(notification, address))
@@ -116,7 +121,23 @@ def mark_read(*, member: AbstractBaseUser, ids: Iterable[int] | None = None) -> 
         if not ids:
             return 0
         rows = rows.filter(pk__in=ids)
-    return rows.update(read_at=timezone.now())
+    changed = rows.update(read_at=timezone.now())
+    if changed:
+        forget_unread_count(member.pk)
+    return changed
+
+
+def _unread_key(member_id: int) -> str:
+    return f"notifications:unread:{member_id}"
+
+
+def forget_unread_count(member_id: int) -> None:
+    """Drop the cached unread count of ``member_id`` now and again when the current
+    transaction commits (so a page that re-read it in between cannot keep a stale figure).
+    Call it after changing ``Notification`` rows other than through this module."""
+    key = _unread_key(member_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 # --- selectors -------------------------------------------------------------------------------
@@ -125,6 +146,17 @@ def mark_read(*, member: AbstractBaseUser, ids: Iterable[int] | None = None) -> 
 def unread_count(member: AbstractBaseUser) -> int:
     """How many of ``member``'s notifications are unread (one COUNT on a partial index)."""
     return Notification.objects.filter(member=member, read_at__isnull=True).count()
+
+
+def unread_count_cached(member: AbstractBaseUser) -> int:
+    """:func:`unread_count` through the cache (``UNREAD_CACHE_SECONDS``): what every page's
+    header shows, without a database query while the figure is cached."""
+    key = _unread_key(member.pk)
+    count = cache.get(key)
+    if count is None:
+        count = unread_count(member)
+        cache.set(key, count, UNREAD_CACHE_SECONDS)
+    return count
 
 
 def notification_list(member: AbstractBaseUser, *, unread: bool = False) -> QuerySet[Notification]:

@@ -36,16 +36,38 @@ def test_list_shows_own_notifications_only_escaped(client, alice):
     assert "bobs secret" not in page
 
 
-def test_header_badge_counts_unread_with_one_query(client, alice):
+def _header(client) -> str:
+    return client.get("/").content.decode().split("</nav>")[0]
+
+
+def _notification_queries(client) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/")
+    return [q["sql"] for q in queries if "core_notification" in q["sql"]]
+
+
+def test_header_badge_counts_unread_from_the_cache(client, alice):
     for i in range(3):
         notify(member=alice, kind="k", subject=f"n{i}")
-    with CaptureQueriesContext(connection) as queries:
-        page = client.get("/").content.decode()
-    assert 'aria-label="3 unread"' in page
-    counts = [q["sql"] for q in queries if "core_notification" in q["sql"]]
-    assert len(counts) == 1 and "COUNT" in counts[0].upper()
-    Notification.objects.filter(member=alice).update(read_at="2026-01-01T00:00:00Z")
-    assert "unread" not in client.get("/").content.decode().split("</nav>")[0]
+    counts = _notification_queries(client)
+    assert len(counts) == 1 and "COUNT" in counts[0].upper()  # first page: one COUNT
+    assert _notification_queries(client) == []  # then cached
+    assert 'aria-label="3 unread"' in _header(client)
+    notify(member=alice, kind="k", subject="n3")  # a new one is shown at once
+    assert 'aria-label="4 unread"' in _header(client)
+    first = Notification.objects.filter(member=alice).first()
+    client.post("/notifications/read/", {"id": first.pk})
+    assert 'aria-label="3 unread"' in _header(client)
+    client.post("/notifications/read/", {"all": "on"})
+    assert "unread" not in _header(client)
+
+
+def test_badge_cache_is_per_member(client, alice):
+    bob = MemberFactory()
+    notify(member=bob, kind="k", subject="b")
+    assert "unread" not in _header(client)
+    client.force_login(bob)
+    assert 'aria-label="1 unread"' in _header(client)
 
 
 def test_mark_one_read_and_others_ids_have_no_effect(client, alice):

@@ -22,7 +22,7 @@ from rest_framework.authtoken.models import Token
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotPermitted
 from core.models import Notification, NotificationSettings
-from core.notifications import notify
+from core.notifications import forget_unread_count, notify
 from reputation.services import ledger_open
 from tracker import authcache
 from tracker.models import Invite, Member, MemberClass, new_passkey
@@ -440,6 +440,7 @@ def member_anonymise(*, member: Member, password: str) -> Member:
     Token.objects.filter(user=member).delete()
     Token.objects.create(user=member)
     Notification.objects.filter(member=member).delete()
+    forget_unread_count(member.pk)
     NotificationSettings.objects.filter(member=member).delete()
     Invite.objects.filter(inviter=member).delete()
     sessions = _end_sessions(member.pk)

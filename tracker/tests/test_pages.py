@@ -218,8 +218,8 @@ def test_browse_query_count_does_not_grow_with_rows(
     category = CategoryFactory()
     for i in range(count):
         upload_torrent(staff, name=f"Item {i}", category=category if i % 2 else None)
-    # Session, member, categories, count, page rows.
-    with django_assert_num_queries(5):
+    # Session, member, categories, count, page rows, the header's unread notifications.
+    with django_assert_num_queries(6):
         response = client.get(reverse("torrent_list"), {"sort": "seeders"})
     assert len(response.context["page"].object_list) == count
 
