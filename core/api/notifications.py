@@ -16,6 +16,9 @@ from core.models import Notification
 from core.notifications import mark_read, notification_list, unread_count
 
 MARK_READ_MAX_IDS = 1000
+FIELD_ERRORS = OpenApiResponse(
+    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
+)
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -71,6 +74,7 @@ class NotificationListView(generics.ListAPIView):
     @extend_schema(
         summary="List my notifications",
         parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="Unread ones only.")],
+        responses={200: NotificationSerializer(many=True), 400: FIELD_ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """List the caller's notifications."""
@@ -85,7 +89,7 @@ class NotificationMarkReadView(APIView):
         request=MarkReadSerializer,
         responses={
             200: MarkReadResultSerializer,
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Field-level errors."),
+            400: FIELD_ERRORS,
         },
         summary="Mark my notifications read",
     )
