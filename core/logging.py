@@ -8,7 +8,8 @@ uses :class:`GunicornLogger`). It masks:
   ``udp://`` URL data), and ``passkey=`` values;
 - API tokens: ``Token <key>`` (the ``Authorization`` header) and ``token=`` values;
 - invite codes: ``invite=`` values (``/register/?invite=``);
-- one-time set-password links: the token in ``/password/reset/<uid>/<token>/``.
+- one-time set-password links: the token in ``/password/reset/<uid>/<token>/``;
+- feed keys: the path segment after ``/feeds/`` (``/feeds/<key>/rss/``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # Authorization: Token <key>
     (re.compile(r"(?i)\b(Token\s+)[0-9a-f]{20,}"), rf"\g<1>{MASK}"),
+    # /feeds/<feed key>/... (RSS/Atom feed URLs; /feeds/reset/ is a page, not a key).
+    (re.compile(r"(/feeds/)(?!reset/)[^/?#\s\"'&]+"), rf"\g<1>{MASK}"),
     # /password/reset/<uidb64>/<token>/
     (re.compile(r"(/password/reset/[^/\s]+/)[^/\s?\"']+"), rf"\g<1>{MASK}"),
 )

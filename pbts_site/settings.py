@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
     "csp",
     "axes",
     "django_otp",  # two-factor authentication (core.two_factor, docs/two-factor.md)
@@ -272,6 +273,9 @@ PBTS_MAX_TORRENT_FILES = env.int("PBTS_MAX_TORRENT_FILES", default=10_000)
 PBTS_MAX_BENCODE_DEPTH = env.int("PBTS_MAX_BENCODE_DEPTH", default=100)
 # Longest torrent description accepted, in characters (line breaks count one).
 PBTS_DESCRIPTION_MAX_CHARS = env.int("PBTS_DESCRIPTION_MAX_CHARS", default=20_000)
+# Browse and feeds (docs/browse-and-feeds.md): most tags on a torrent; items in one RSS/Atom feed.
+PBTS_MAX_TAGS = env.int("PBTS_MAX_TAGS", default=10)
+PBTS_FEED_ITEMS = env.int("PBTS_FEED_ITEMS", default=50)
 # Images in descriptions and site pages: "refuse" keeps only this site's own (relative or
 # PBTS_BASE_URL's origin; others become their alt text), "allow" lets members' browsers fetch
 # any http(s) image (and the Content-Security-Policy allows them).

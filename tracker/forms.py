@@ -18,7 +18,7 @@ from django.utils.text import normalize_newlines
 from core.auth import LoginRulesMixin
 from core.errors import DomainError
 from tracker.models import Category, Member
-from tracker.selectors import TORRENT_SORTS
+from tracker.services.browse import tags_parse
 
 
 def add_domain_error(form: forms.Form, err: DomainError) -> None:
@@ -94,33 +94,6 @@ class RegisterForm(forms.Form):
         return data
 
 
-class TorrentBrowseForm(forms.Form):
-    """The browse filters (GET). Every field is optional; invalid ones are ignored."""
-
-    q = forms.CharField(label="Search", required=False, max_length=200)
-    category = forms.ChoiceField(required=False)
-    sort = forms.ChoiceField(
-        required=False,
-        choices=[(key, key.capitalize()) for key in TORRENT_SORTS],
-    )
-
-    def __init__(self, *args, categories: Iterable[Category] = (), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", "All categories")] + [
-            (c.slug, c.name) for c in categories
-        ]
-
-    def filters(self) -> dict[str, str]:
-        """Keyword arguments for ``torrent_browse`` from the valid fields (defaults otherwise)."""
-        data = self.cleaned_data if self.is_valid() else {}
-        errors = self.errors
-        return {
-            "query": "" if "q" in errors else data.get("q", ""),
-            "category_slug": "" if "category" in errors else data.get("category", ""),
-            "sort": data.get("sort") or "date",
-        }
-
-
 _REFUSE_IMAGES = settings.PBTS_REMOTE_IMAGES != "allow"
 
 
@@ -131,6 +104,35 @@ class MarkdownField(forms.CharField):
     def to_python(self, value: object) -> str:
         """The stripped text with ``\\n`` line breaks."""
         return normalize_newlines(super().to_python(value))
+
+
+class TagsField(forms.CharField):
+    """Tags as one text input (comma- or space-separated); cleans to the normalised list
+    (``tracker.services.browse.tags_parse``: lower-case slugs, at most ``PBTS_MAX_TAGS``)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 1000)
+        kwargs.setdefault(
+            "help_text",
+            f"Up to {settings.PBTS_MAX_TAGS} tags, separated by commas or spaces: letters, "
+            "digits and dashes (stored in lower case).",
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value: object) -> list[str]:  # type: ignore[override]
+        """The normalised tags; a bad one, or too many, is a validation error."""
+        text = super().clean(value)
+        try:
+            return tags_parse(text)
+        except DomainError as err:
+            raise ValidationError(err.message) from err
+
+
+class TorrentTagsForm(forms.Form):
+    """Edit a torrent's tags (uploader or staff)."""
+
+    tags = TagsField()
 
 
 class TorrentUploadForm(forms.Form):
@@ -158,6 +160,8 @@ class TorrentUploadForm(forms.Form):
             + (" Images from other sites show as their text." if _REFUSE_IMAGES else "")
         ),
     )
+
+    tags = TagsField()
 
     def clean_file(self):
         """Refuse files over ``PBTS_MAX_TORRENT_BYTES`` before reading them into memory."""

@@ -346,3 +346,63 @@ class HitAndRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_state_display()}: {self.member_id} on history {self.history_id}"
+
+
+# --- Browse: tags, bookmarks, feed keys (docs/browse-and-feeds.md) ---------------------------
+
+
+def new_feed_key() -> str:
+    """Return a fresh feed key: 32 URL-safe characters from ``secrets`` (192 bits). Not the
+    passkey: it only reads feeds, and resetting one never touches the other."""
+    return secrets.token_urlsafe(24)
+
+
+class Tag(models.Model):
+    """A torrent tag: a lower-case slug (``[a-z0-9-]``, at most ``TAG_MAX_LENGTH``
+    characters), set by the uploader or staff (``tracker.services.browse.torrent_tags_set``).
+    The many-to-many lives here so the torrent row is untouched."""
+
+    name = models.SlugField(max_length=32, unique=True)
+    torrents = models.ManyToManyField(Torrent, related_name="tags", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Bookmark(models.Model):
+    """A member's bookmark of a torrent; private to the member (pages, API and feeds)."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="bookmarks", db_index=False
+    )
+    torrent = models.ForeignKey(Torrent, on_delete=models.CASCADE, related_name="bookmarks")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One bookmark per member and torrent; also serves "my bookmarks" (member first).
+            models.UniqueConstraint(fields=["member", "torrent"], name="bookmark_member_torrent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} bookmarked {self.torrent_id}"
+
+
+class FeedKey(models.Model):
+    """A member's RSS/Atom feed key: it authenticates ``/feeds/<key>/...`` (a feed reader has
+    no session). Made on first use, replaced by ``tracker.services.browse.feed_key_reset``."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="feed_key")
+    key = models.CharField(max_length=64, unique=True, default=new_feed_key)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "feed key"
+
+    def __str__(self) -> str:
+        return f"feed key of {self.member_id}"

@@ -9,7 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from core.views import member_required
-from tracker.views import accounts, pages, password_reset, torrents, two_factor
+from tracker.views import accounts, bookmarks, feeds, pages, password_reset, torrents, two_factor
 from tracker.views import history as history_views
 from tracker.views import mydata as mydata_views
 
@@ -21,6 +21,35 @@ urlpatterns = [
     path("torrents/<int:pk>/", torrents.torrent_detail, name="torrent_detail"),
     path("torrents/<int:pk>/download/", torrents.torrent_download, name="torrent_download"),
     path("upload/", torrents.torrent_upload, name="torrent_upload"),
+    path("torrents/<int:pk>/tags/", torrents.torrent_tags, name="torrent_tags"),
+    path("torrents/<int:pk>/bookmark/", bookmarks.bookmark_toggle_view, name="bookmark_toggle"),
+    # Bookmarks and feeds (docs/browse-and-feeds.md).
+    path("bookmarks/", bookmarks.bookmark_list, name="bookmark_list"),
+    path("feeds/", feeds.feed_page, name="feed_list"),
+    path("feeds/reset/", feeds.feed_key_reset_view, name="feed_key_reset"),
+    path("feeds/<str:key>/rss/", feeds.FEEDS[("rss", "all")], name="feed_rss"),
+    path("feeds/<str:key>/atom/", feeds.FEEDS[("atom", "all")], name="feed_atom"),
+    path(
+        "feeds/<str:key>/rss/category/<slug:slug>/",
+        feeds.FEEDS[("rss", "category")],
+        name="feed_rss_category",
+    ),
+    path(
+        "feeds/<str:key>/atom/category/<slug:slug>/",
+        feeds.FEEDS[("atom", "category")],
+        name="feed_atom_category",
+    ),
+    path(
+        "feeds/<str:key>/rss/bookmarks/",
+        feeds.FEEDS[("rss", "bookmarks")],
+        name="feed_rss_bookmarks",
+    ),
+    path(
+        "feeds/<str:key>/atom/bookmarks/",
+        feeds.FEEDS[("atom", "bookmarks")],
+        name="feed_atom_bookmarks",
+    ),
+    path("feeds/<str:key>/download/<int:pk>/", feeds.feed_download, name="feed_download"),
     # Members.
     path("profile/", accounts.profile, name="profile"),
     path("profile/delete/", mydata_views.account_delete, name="account_delete"),

@@ -139,6 +139,19 @@ class MemoryPeerStore:
             swarm = self._swarms.get(torrent_id)
             return swarm.get(key) if swarm else None
 
+    def swarm_peers(self, torrent_id: int) -> list[PeerState]:
+        """Every peer of one torrent as this process knows it (a snapshot; read-only, for
+        pages: ``tracker.peers``)."""
+        with self._lock:
+            swarm = self._swarms.get(torrent_id)
+            if swarm is None:
+                return []
+            return [
+                swarm.state_at((is_seed, slot))
+                for is_seed, pool in ((True, swarm.seeds), (False, swarm.leeches))
+                for slot in range(pool.n)
+            ]
+
     def member_torrents(self, member_id: int) -> tuple[set[int], set[int]]:
         """``(seeding, leeching)``: the ids of the torrents the member has a seeding peer in,
         and a leeching peer in, as this process knows them (read-only, for browse filters)."""

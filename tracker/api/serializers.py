@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.errors import DomainError
 from core.two_factor import has_two_factor
 from reputation.models import Ledger
 from reputation.policy import ratio
@@ -24,7 +25,8 @@ from tracker.models import (
     TorrentFile,
     TorrentStatus,
 )
-from tracker.selectors import HISTORY_SECTIONS, TORRENT_SORTS, member_announce_url
+from tracker.selectors import HISTORY_SECTIONS, member_announce_url
+from tracker.services.browse import tags_parse
 from tracker.services.hnr import HnrRule
 
 
@@ -186,6 +188,9 @@ class TorrentSummarySerializer(serializers.ModelSerializer):
         slug_field="slug", read_only=True, help_text="Category slug."
     )
     uploader = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    tags = serializers.SlugRelatedField(
+        slug_field="name", many=True, read_only=True, help_text="Tags (lower-case slugs)."
+    )
 
     class Meta:
         model = Torrent
@@ -203,6 +208,7 @@ class TorrentSummarySerializer(serializers.ModelSerializer):
             "is_freeleech",
             "is_double_upload",
             "uploader",
+            "tags",
             "created_at",
         ]
         read_only_fields = fields
@@ -322,24 +328,20 @@ class TorrentUploadSerializer(serializers.Serializer):
         max_length=settings.PBTS_DESCRIPTION_MAX_CHARS,
         help_text="Markdown (CommonMark, tables, strikethrough); line breaks count one character.",
     )
-
-
-class TorrentBrowseQuerySerializer(serializers.Serializer):
-    """Query parameters of the torrent list."""
-
-    q = serializers.CharField(
+    tags = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
-        max_length=200,
-        help_text="Words that must all appear in the name.",
+        max_length=1000,
+        help_text="Tags separated by commas or spaces (lower-case letters, digits, dashes).",
     )
-    category = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=64, help_text="Category slug."
-    )
-    sort = serializers.ChoiceField(
-        choices=sorted(TORRENT_SORTS), required=False, default="date", help_text="Sort order."
-    )
+
+    def validate_tags(self, value: str) -> list[str]:
+        """Normalised tags (``tracker.services.browse.tags_parse``)."""
+        try:
+            return tags_parse(value)
+        except DomainError as err:
+            raise serializers.ValidationError(err.message) from err
 
 
 class TorrentModerateSerializer(serializers.Serializer):

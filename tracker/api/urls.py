@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from tracker.api import browse as browse_api
 from tracker.api import history as history_api
 from tracker.api import views
 
@@ -19,6 +20,22 @@ urlpatterns = [
     path("torrents/", views.TorrentListCreateView.as_view(), name="torrent-list"),
     path("torrents/<int:pk>/", views.TorrentDetailView.as_view(), name="torrent-detail"),
     path("torrents/<int:pk>/files/", views.TorrentFileListView.as_view(), name="torrent-files"),
+    path(
+        "torrents/<int:pk>/peers/", browse_api.TorrentPeerListView.as_view(), name="torrent-peers"
+    ),
+    path(
+        "torrents/<int:pk>/snatches/",
+        browse_api.TorrentSnatchListView.as_view(),
+        name="torrent-snatches",
+    ),
+    path("torrents/<int:pk>/tags/", browse_api.TorrentTagsView.as_view(), name="torrent-tags"),
+    path(
+        "torrents/<int:pk>/bookmark/",
+        browse_api.TorrentBookmarkView.as_view(),
+        name="torrent-bookmark",
+    ),
+    path("tags/", browse_api.TagListView.as_view(), name="tag-list"),
+    path("bookmarks/", browse_api.BookmarkListView.as_view(), name="bookmark-list"),
     path(
         "torrents/<int:pk>/download/",
         views.TorrentDownloadView.as_view(),

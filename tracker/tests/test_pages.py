@@ -192,9 +192,13 @@ def test_browse_sorts(client, member, staff, sort, expected):
 def test_browse_ignores_unknown_sort_and_category(client, member, staff):
     upload_torrent(staff, name="First")
     upload_torrent(staff, name="Second")
-    response = client.get(reverse("torrent_list"), {"sort": "evil", "category": "nope"})
+    response = client.get(reverse("torrent_list"), {"sort": "evil"})
     assert response.status_code == 200
     assert _names(response) == ["Second", "First"]
+    # An unknown category is a filter like any other: it matches nothing (as in the API).
+    response = client.get(reverse("torrent_list"), {"sort": "evil", "category": "nope"})
+    assert response.status_code == 200
+    assert _names(response) == []
 
 
 def test_browse_paginates_fifty_per_page_keeping_filters(client, member, staff):
@@ -218,8 +222,9 @@ def test_browse_query_count_does_not_grow_with_rows(
     category = CategoryFactory()
     for i in range(count):
         upload_torrent(staff, name=f"Item {i}", category=category if i % 2 else None)
-    # Session, member, categories, count, page rows, the header's unread notifications.
-    with django_assert_num_queries(6):
+    # Session, member, count, page rows, their tags, the member's bookmarks among them, the
+    # header's unread notifications, categories.
+    with django_assert_num_queries(8):
         response = client.get(reverse("torrent_list"), {"sort": "seeders"})
     assert len(response.context["page"].object_list) == count
 
