@@ -376,6 +376,24 @@ PBTS_DEV_KEYGEN = env.bool("PBTS_DEV_KEYGEN", default=False)
 # Admin flags a member whose announced upload exceeds FACTOR x verified upload + BYTES.
 PBTS_UPLOAD_GAP_FACTOR = env.float("PBTS_UPLOAD_GAP_FACTOR", default=2.0)
 PBTS_UPLOAD_GAP_BYTES = env.int("PBTS_UPLOAD_GAP_BYTES", default=1024**3)
+# Bonus points (docs/bonus.md). Points per hour of seeding one torrent:
+# BASE x (1 + SIZE_FACTOR x log2(1 + size in GiB)) x (1 + RARITY_FACTOR / seeders)
+#      x (1 + AGE_FACTOR x min(age in days / AGE_FULL_DAYS, 1)).
+PBTS_BONUS_BASE_PER_HOUR = env.float("PBTS_BONUS_BASE_PER_HOUR", default=1.0)
+PBTS_BONUS_SIZE_FACTOR = env.float("PBTS_BONUS_SIZE_FACTOR", default=0.5)
+PBTS_BONUS_RARITY_FACTOR = env.float("PBTS_BONUS_RARITY_FACTOR", default=1.0)
+PBTS_BONUS_AGE_FACTOR = env.float("PBTS_BONUS_AGE_FACTOR", default=0.5)
+PBTS_BONUS_AGE_FULL_DAYS = env.float("PBTS_BONUS_AGE_FULL_DAYS", default=180.0)
+# Seeding of one torrent is paid for at most the wall-clock time since the last award plus this
+# slack (seconds); the award runs every PBTS_BONUS_AWARD_SECONDS from Celery beat.
+PBTS_BONUS_SLACK_SECONDS = env.int("PBTS_BONUS_SLACK_SECONDS", default=3600)
+PBTS_BONUS_AWARD_SECONDS = env.float("PBTS_BONUS_AWARD_SECONDS", default=600.0)
+# The store: GiB of upload credit (site ratio only) for COST points; a freeleech token for
+# TOKEN_COST points lasts TOKEN_HOURS.
+PBTS_BONUS_UPLOAD_GIB = env.float("PBTS_BONUS_UPLOAD_GIB", default=1.0)
+PBTS_BONUS_UPLOAD_COST = env.float("PBTS_BONUS_UPLOAD_COST", default=100.0)
+PBTS_BONUS_TOKEN_COST = env.float("PBTS_BONUS_TOKEN_COST", default=250.0)
+PBTS_BONUS_TOKEN_HOURS = env.float("PBTS_BONUS_TOKEN_HOURS", default=24.0)
 # Chain (docs/chain.md). RPC endpoint and the site account's private key: environment only,
 # never logged or shown; unset, chain features say "not configured". Contract addresses live in
 # the database (chain.ChainConfig).
@@ -445,6 +463,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": PBTS_VERIFY_SECONDS,
     },
     "chain.push_members": {"task": "chain.push_members", "schedule": PBTS_CHAIN_PUSH_SECONDS},
+    "tracker.award_bonus": {"task": "tracker.award_bonus", "schedule": PBTS_BONUS_AWARD_SECONDS},
     "moderation.apply_class_rules": {
         "task": "moderation.apply_class_rules",
         "schedule": PBTS_CLASS_RULES_SECONDS,

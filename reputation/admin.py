@@ -9,17 +9,23 @@ reports far more upload than other members' receipts back is probably lying.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 
 from core.admin import ReadOnlyAdminMixin
-from reputation.models import Ledger
+from core.errors import DomainError
+from reputation.models import BonusAccount, BonusTransaction, Ledger
 from reputation.policy import ratio
 from reputation.selectors import below_min_ratio, upload_gap
+from reputation.services import MILLI, bonus_adjust
 
 
 class RatioFilter(admin.SimpleListFilter):
@@ -161,3 +167,114 @@ class LedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def seeding_hours(self, obj: Ledger) -> str:
         """Total seeding time in hours."""
         return f"{obj.seeding_seconds / 3600:.1f}"
+
+
+# --- bonus points (docs/bonus.md) -----------------------------------------------------------
+
+
+class BonusAdjustForm(forms.Form):
+    """A staff adjustment: points to add (negative to take) and the reason (audited)."""
+
+    points = forms.DecimalField(
+        max_digits=15,
+        decimal_places=3,
+        help_text="Points to add to each selected balance; negative to take points away.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
+        max_length=255,
+        help_text="Recorded in the audit log and shown to the member in their transactions.",
+    )
+
+
+@admin.register(BonusAccount)
+class BonusAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Bonus balances, read-only; the one way to change one here is the audited
+    "Adjust balance" action (``reputation.services.bonus_adjust``)."""
+
+    list_display = ("member", "balance_points", "updated_at")
+    search_fields = ("member__username",)
+    list_select_related = ("member",)
+    raw_id_fields = ("member",)
+    show_full_result_count = False
+    ordering = ("-balance",)
+    fields = ("member", "balance", "updated_at")
+    readonly_fields = fields
+    actions = ["adjust"]
+
+    @admin.display(description="balance (points)", ordering="balance")
+    def balance_points(self, obj: BonusAccount) -> str:
+        """The balance in points."""
+        return f"{obj.balance / MILLI:,.3f}"
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        """The adjust action, for moderators (the service checks the actor again)."""
+        actions = super().get_actions(request)
+        if not getattr(request.user, "is_moderator", False):
+            actions.pop("adjust", None)
+        return actions
+
+    @admin.action(description="Adjust balance (asks for points and a reason)")
+    def adjust(
+        self, request: HttpRequest, queryset: QuerySet[BonusAccount]
+    ) -> TemplateResponse | None:
+        """Ask for the points and a reason, then adjust each selected balance."""
+        queryset = queryset.select_related("member")
+        if "apply" in request.POST:
+            form = BonusAdjustForm(request.POST)
+            if form.is_valid():
+                amount = int(form.cleaned_data["points"] * Decimal(MILLI))
+                reason = form.cleaned_data["reason"]
+                done = 0
+                for account in queryset:
+                    try:
+                        bonus_adjust(
+                            actor=request.user, member=account.member, amount=amount, reason=reason
+                        )
+                    except DomainError as exc:
+                        self.message_user(request, f"{account}: {exc.message}", messages.ERROR)
+                    else:
+                        done += 1
+                if done:
+                    self.message_user(request, f"Adjusted {done} balance(s).", messages.SUCCESS)
+                return None
+        else:
+            form = BonusAdjustForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Adjust bonus balances",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "queryset": queryset,
+            "form": form,
+            "action": "adjust",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/reputation/bonus_adjust.html", context)
+
+
+@admin.register(BonusTransaction)
+class BonusTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every movement of bonus points, append-only: nobody adds, changes or deletes one."""
+
+    list_display = ("created_at", "member", "kind", "amount_points", "balance_points", "reference")
+    list_filter = ("kind",)
+    search_fields = ("member__username", "reference")
+    list_select_related = ("member",)
+    raw_id_fields = ("member", "actor")
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    fields = ("member", "kind", "amount", "balance_after", "reference", "actor", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="points", ordering="amount")
+    def amount_points(self, obj: BonusTransaction) -> str:
+        """The amount in points."""
+        return f"{obj.amount / MILLI:+,.3f}"
+
+    @admin.display(description="balance after")
+    def balance_points(self, obj: BonusTransaction) -> str:
+        """The balance once applied, in points."""
+        return f"{obj.balance_after / MILLI:,.3f}"

@@ -5,6 +5,7 @@ Pure functions, no Django import; callers pass the settings' figures.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -43,3 +44,48 @@ def leech_verdict(
     return RatioVerdict(
         False, f"Downloading disabled: ratio {current:.2f} is below {min_ratio:.2f}"
     )
+
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class BonusFormula:
+    """Coefficients of :func:`bonus_points_per_hour` (settings ``PBTS_BONUS_*``):
+    ``base`` points per hour, ``size_factor`` per doubling of 1 + size in GiB,
+    ``rarity_factor`` divided by the seeders, ``age_factor`` reached at ``age_full_days``."""
+
+    base: float = 1.0
+    size_factor: float = 0.5
+    rarity_factor: float = 1.0
+    age_factor: float = 0.5
+    age_full_days: float = 180.0
+
+
+def bonus_points_per_hour(
+    *, size: int, seeders: int, age_days: float, formula: BonusFormula
+) -> float:
+    """Bonus points one hour of seeding a torrent earns (UNIT3D/Gazelle style)::
+
+        base * (1 + size_factor * log2(1 + size_GiB))
+             * (1 + rarity_factor / max(seeders, 1))
+             * (1 + age_factor * min(age_days / age_full_days, 1))
+
+    Args:
+        size: the torrent's size in bytes; seeders: its seeders now (the member among them,
+            so at least 1); age_days: days since it was uploaded; formula: the coefficients.
+
+    Example (docs/bonus.md): 8 GiB, 2 seeders, 90 days, default coefficients:
+    1 x (1 + 0.5 x log2 9) x (1 + 1/2) x (1 + 0.5 x 0.5) = 2.585 x 1.5 x 1.25 = 4.85 points.
+    """
+    size_term = 1 + formula.size_factor * math.log2(1 + max(size, 0) / GIB)
+    rarity_term = 1 + formula.rarity_factor / max(seeders, 1)
+    full = formula.age_full_days if formula.age_full_days > 0 else 1.0
+    age_term = 1 + formula.age_factor * min(max(age_days, 0.0) / full, 1.0)
+    return formula.base * size_term * rarity_term * age_term
+
+
+def site_uploaded(*, uploaded: int, bonus_uploaded: int) -> int:
+    """Upload (bytes) the site's ratio rule counts: announced plus bought with bonus points.
+    Verified, imported and on-chain figures never include the bonus part."""
+    return uploaded + bonus_uploaded

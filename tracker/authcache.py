@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from reputation.policy import site_uploaded
 from tracker.announce.records import MemberStanding, TorrentStanding
 from tracker.models import ClientPrefix, Member, Torrent, TorrentStatus
 
@@ -40,6 +41,7 @@ _MEMBER_COLUMNS = (
     "hnr_disabled",
     "ledger__uploaded",
     "ledger__downloaded",
+    "ledger__bonus_uploaded",
 )
 
 
@@ -49,7 +51,11 @@ def _member_fields(row: dict) -> dict:
         "is_banned": row["is_banned"],
         "can_download": row["can_download"],
         "is_ratio_exempt": row["is_ratio_exempt"],
-        "uploaded": row["ledger__uploaded"] or 0,
+        # The ratio rule counts upload bought with bonus points (docs/bonus.md).
+        "uploaded": site_uploaded(
+            uploaded=row["ledger__uploaded"] or 0,
+            bonus_uploaded=row["ledger__bonus_uploaded"] or 0,
+        ),
         "downloaded": row["ledger__downloaded"] or 0,
         "hnr_disabled": row["hnr_disabled"],
     }

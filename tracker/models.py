@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from tracker.markup import render_markdown
 
@@ -271,6 +272,58 @@ class TorrentHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} on {self.torrent_id}"
+
+
+class FreeleechToken(models.Model):
+    """A bonus-store token: until ``expires_at`` the statistics flush credits ``member`` no
+    download on ``torrent`` (``tracker.services.stats``); bought with
+    ``tracker.services.bonus.bonus_store_buy`` (docs/bonus.md)."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="freeleech_tokens", db_index=False
+    )
+    torrent = models.ForeignKey(
+        Torrent, on_delete=models.CASCADE, related_name="freeleech_tokens", db_index=False
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-expires_at"]
+        indexes = [
+            # The flush's lookup of active tokens and "already active" (member, torrent, time).
+            models.Index(fields=["member", "torrent", "expires_at"], name="fltoken_member_torrent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"freeleech token of {self.member_id} on {self.torrent_id}"
+
+
+class BonusSeeding(models.Model):
+    """What the bonus award already counted of a member's seeding of a torrent
+    (``tracker.services.bonus.bonus_award_seeding``): ``counted_seconds`` of
+    ``TorrentHistory.seed_seconds`` consumed, ``paid_seconds`` of them paid (at most the wall
+    time since, plus ``allowance_seconds`` of slack), ``checked_at`` the last award."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="bonus_seeding", db_index=False
+    )
+    torrent = models.ForeignKey(
+        Torrent, on_delete=models.CASCADE, related_name="bonus_seeding", db_index=False
+    )
+    counted_seconds = models.BigIntegerField(default=0)
+    paid_seconds = models.BigIntegerField(default=0)
+    allowance_seconds = models.BigIntegerField(default=0)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # The award upserts on this pair (ON CONFLICT).
+            models.UniqueConstraint(fields=["member", "torrent"], name="bonus_seeding_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"bonus seeding of {self.member_id} on {self.torrent_id}"
 
 
 class StatsFlush(models.Model):

@@ -31,3 +31,13 @@ def evaluate_hit_and_runs() -> int:
     Celery beat; ``tracker.services.hnr.hnr_evaluate``, idempotent, serialised by its own
     lock). Returns how many snatch states changed."""
     return hnr_evaluate().changed
+
+
+@shared_task(name="tracker.award_bonus", ignore_result=True)
+def award_bonus() -> int:
+    """Award bonus points for the seeding recorded since the last run (every
+    ``PBTS_BONUS_AWARD_SECONDS`` from Celery beat; ``tracker.services.bonus``). Idempotent and
+    serialised by its own lock, so overlapping runs award once. Returns the members credited."""
+    from tracker.services.bonus import bonus_award_seeding
+
+    return bonus_award_seeding().members

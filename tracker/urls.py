@@ -10,6 +10,7 @@ from django.urls import path
 
 from core.views import member_required
 from tracker.views import accounts, bookmarks, feeds, pages, password_reset, torrents, two_factor
+from tracker.views import bonus as bonus_views
 from tracker.views import history as history_views
 from tracker.views import mydata as mydata_views
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("torrents/<int:pk>/", torrents.torrent_detail, name="torrent_detail"),
     path("torrents/<int:pk>/download/", torrents.torrent_download, name="torrent_download"),
     path("upload/", torrents.torrent_upload, name="torrent_upload"),
+    path("bonus/", bonus_views.bonus_page, name="bonus"),
     path("torrents/<int:pk>/tags/", torrents.torrent_tags, name="torrent_tags"),
     path("torrents/<int:pk>/bookmark/", bookmarks.bookmark_toggle_view, name="bookmark_toggle"),
     # Bookmarks and feeds (docs/browse-and-feeds.md).

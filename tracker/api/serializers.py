@@ -16,7 +16,7 @@ from rest_framework import serializers
 from core.errors import DomainError
 from core.two_factor import has_two_factor
 from reputation.models import Ledger
-from reputation.policy import ratio
+from reputation.policy import ratio, site_uploaded
 from tracker.models import (
     Category,
     HitAndRunState,
@@ -44,7 +44,10 @@ class LedgerFieldsMixin(serializers.Serializer):
     uploaded = serializers.SerializerMethodField(help_text="Bytes uploaded, as announced.")
     downloaded = serializers.SerializerMethodField(help_text="Bytes downloaded, as announced.")
     ratio = serializers.SerializerMethodField(
-        help_text="uploaded / downloaded; null while nothing was downloaded."
+        help_text=(
+            "(uploaded + upload bought with bonus points) / downloaded, the ratio the site's"
+            " rule uses; null while nothing was downloaded."
+        )
     )
 
     @extend_schema_field(OpenApiTypes.INT64)
@@ -61,9 +64,12 @@ class LedgerFieldsMixin(serializers.Serializer):
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_ratio(self, member: Member) -> float | None:
-        """The share ratio per ``reputation.policy.ratio``."""
+        """The share ratio per ``reputation.policy.ratio``, bonus upload included."""
         ledger = _ledger_of(member)
-        return ratio(ledger.uploaded, ledger.downloaded) if ledger else None
+        if ledger is None:
+            return None
+        up = site_uploaded(uploaded=ledger.uploaded, bonus_uploaded=ledger.bonus_uploaded)
+        return ratio(up, ledger.downloaded)
 
 
 class MeSerializer(LedgerFieldsMixin, serializers.ModelSerializer):

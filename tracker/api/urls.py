@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from tracker.api import bonus as bonus_api
 from tracker.api import browse as browse_api
 from tracker.api import history as history_api
 from tracker.api import views
@@ -46,6 +47,8 @@ urlpatterns = [
         views.TorrentModerateView.as_view(),
         name="torrent-moderate",
     ),
+    path("bonus/", bonus_api.BonusView.as_view(), name="bonus"),
+    path("bonus/spend/", bonus_api.BonusSpendView.as_view(), name="bonus-spend"),
     path("members/", views.MemberListView.as_view(), name="member-list"),
     re_path(
         rf"^members/{USERNAME}/history/$",

@@ -11,13 +11,15 @@ by its owner, ``reputation.services.ledger_credit_announced``, inside this trans
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core.bulksql import saturating_add, values_cte
 from reputation.services import ledger_credit_announced, ledger_flag_clamped
-from tracker.announce.records import StatsBatch
+from tracker.announce.records import Credit, StatsBatch
+from tracker.models import FreeleechToken
 
 # A torrent's snatches: its members' completed histories (once per member and torrent).
 _SNATCH_COUNT = (
@@ -94,11 +96,38 @@ def _update_torrents(cursor, counts: dict[int, tuple[int, int]], snatched: set[i
     )
 
 
+def _honour_freeleech_tokens(batch: StatsBatch) -> StatsBatch:
+    """The batch with no download credited where the member holds a bonus-store freeleech
+    token on the torrent that is active now (``FreeleechToken``, docs/bonus.md); one query,
+    only when the batch credits a download. The caller's batch is left as it is (a copy)."""
+    downloads = {key for key, credit in batch.credits.items() if credit.downloaded}
+    if not downloads:
+        return batch
+    active = (
+        set(
+            FreeleechToken.objects.filter(
+                member_id__in={m for m, _ in downloads},
+                torrent_id__in={t for _, t in downloads},
+                expires_at__gt=timezone.now(),
+            ).values_list("member_id", "torrent_id")
+        )
+        & downloads
+    )
+    if not active:
+        return batch
+    credits = dict(batch.credits)
+    for key in active:
+        c = credits[key]
+        credits[key] = Credit(c.uploaded, 0, c.seed_seconds, c.snatched, c.leeching, c.clamped)
+    return replace(batch, credits=credits)
+
+
 def stats_flush(*, batch: StatsBatch) -> bool:
     """Apply one batch of announce credits in one transaction.
 
     Args:
         batch: credits per (member_id, torrent_id) in bytes and seconds, and swarm counts.
+            A download covered by an active bonus freeleech token is credited as 0.
 
     Returns:
         ``True`` if applied now, ``False`` if this batch id was applied before (a no-op).
@@ -107,6 +136,7 @@ def stats_flush(*, batch: StatsBatch) -> bool:
         django.db.DatabaseError: the transaction failed and nothing was written; the caller
             keeps the batch and retries it.
     """
+    batch = _honour_freeleech_tokens(batch)
     totals: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     for (member_id, _), credit in batch.credits.items():
         row = totals[member_id]

@@ -19,6 +19,7 @@ from core.audit import audit_record
 from core.models import AuditLog
 from core.notifications import notify
 from reputation.models import Ledger
+from reputation.services import bonus_credit_earned
 from tracker import authcache
 from tracker.models import (
     Category,
@@ -154,6 +155,7 @@ def _add_rows(staff: Member) -> None:
     SitePage.objects.create(slug=f"p{member.pk}", title="t", body="b")
     TorrentHistory.objects.create(member=member, torrent=torrent, uploaded=1)
     StatsFlush.objects.create(batch_id=f"batch-{member.pk}", members=1, torrents=1)
+    bonus_credit_earned(amounts={member.pk: 1000}, reference="test")  # account + transaction
     notify(member=member, kind="test", subject="A notification")
 
 

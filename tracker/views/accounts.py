@@ -19,7 +19,7 @@ from core.errors import DomainError
 from core.two_factor import has_two_factor, recovery_codes_left
 from core.views import form_post_only, member_required
 from reputation.models import Ledger
-from reputation.policy import ratio
+from reputation.policy import ratio, site_uploaded
 from tracker import announce_runtime
 from tracker.forms import (
     ConfirmForm,
@@ -60,11 +60,13 @@ class MemberStats:
     verified_downloaded: int
     seeding: int
     leeching: int
+    bonus_uploaded: int = 0
 
     @property
     def ratio(self) -> str:
-        """The ratio label (see :func:`ratio_label`)."""
-        return ratio_label(self.uploaded, self.downloaded)
+        """The ratio label (see :func:`ratio_label`), bonus upload included (the site's rule)."""
+        up = site_uploaded(uploaded=self.uploaded, bonus_uploaded=self.bonus_uploaded)
+        return ratio_label(up, self.downloaded)
 
 
 def member_stats(member: Member) -> MemberStats:
@@ -78,6 +80,7 @@ def member_stats(member: Member) -> MemberStats:
         verified_downloaded=ledger.verified_downloaded,
         seeding=seeding,
         leeching=leeching,
+        bonus_uploaded=ledger.bonus_uploaded,
     )
 
 
