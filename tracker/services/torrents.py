@@ -116,7 +116,7 @@ def torrent_upload(
     The file is rewritten (``private`` = 1 per BEP 27, ``source`` = ``PBTS_TORRENT_SOURCE``,
     announce URLs and DHT nodes dropped) and registered under the rewritten v1 info_hash. The
     torrent and its file rows are written in one transaction: nothing is left on error. Status
-    is ``pending`` when ``PBTS_UPLOADS_NEED_APPROVAL`` is set, else ``approved``.
+    is ``pending`` or ``approved`` as :func:`upload_status` decides (``PBTS_UPLOAD_APPROVAL``).
 
     Raises:
         NotPermitted: the uploader is banned.
