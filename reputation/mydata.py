@@ -1,10 +1,11 @@
-"""The reputation section of "Export my data" (``core.mydata``): the member's ledger."""
+"""The reputation sections of "Export my data" (``core.mydata``): the member's ledger and bonus
+points."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from reputation.models import Ledger
+from reputation.models import BonusAccount, BonusTransaction, Ledger
 
 
 def ledger_section(member: Any) -> dict[str, Any] | None:
@@ -21,8 +22,24 @@ def ledger_section(member: Any) -> dict[str, Any] | None:
     }
 
 
+def bonus_section(member: Any) -> dict[str, Any] | None:
+    """The bonus balance and every bonus transaction (millipoints; 1 point = 1000), oldest
+    first, or ``None`` when the member never had points."""
+    account = BonusAccount.objects.filter(member=member).first()
+    if account is None:
+        return None
+    rows = BonusTransaction.objects.filter(member=member).order_by("created_at", "id")
+    return {
+        "balance_millipoints": account.balance,
+        "transactions": list(
+            rows.values("kind", "amount", "balance_after", "reference", "created_at")
+        ),
+    }
+
+
 def register() -> None:
     """Register the section (called from ``ReputationConfig.ready``)."""
     from core.mydata import register_section
 
     register_section("ledger", ledger_section)
+    register_section("bonus", bonus_section)

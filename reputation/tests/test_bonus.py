@@ -166,3 +166,19 @@ def test_nobody_grants_themselves_points_and_members_cannot_adjust():
         bonus_adjust(actor=staff, member=member, amount=MILLI, reason="banned staff")
     assert not BonusTransaction.objects.exists()
     assert not AuditLog.objects.filter(action="bonus_adjust").exists()
+
+
+@pytest.mark.django_db
+def test_my_data_export_holds_the_bonus_balance_and_transactions():
+    from core import mydata
+
+    member, staff = MemberFactory(), MemberFactory(is_staff=True)
+    assert mydata.member_export(member)["sections"]["bonus"] is None
+    bonus_credit_earned(amounts={member.pk: 2500}, reference="seeding")
+    bonus_adjust(actor=staff, member=member, amount=-500, reason="correction")
+    section = mydata.member_export(member)["sections"]["bonus"]
+    assert section["balance_millipoints"] == 2000
+    assert [(t["kind"], t["amount"], t["reference"]) for t in section["transactions"]] == [
+        ("earn", 2500, "seeding"),
+        ("adjust", -500, "correction"),
+    ]
