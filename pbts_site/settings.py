@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): second factor given
     "django.contrib.messages.middleware.MessageMiddleware",
     "core.middleware.BannedSessionMiddleware",
+    "core.middleware.StaffTwoFactorMiddleware",  # staff pages need the second factor
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]

@@ -341,7 +341,14 @@ def test_staff_without_two_factor_are_sent_to_set_it_up_before_the_admin_works(m
     assert response.status_code == 302
     assert response["Location"] == reverse("two_factor_setup") + "?next=%2Fadmin%2F"
     assert logged_in(client)  # logged in, never locked out
-    assert client.get(reverse("home")).status_code == 200
+    # Site pages too lead to the setup page (core.middleware.StaffTwoFactorMiddleware)...
+    response = client.get(reverse("moderation:queue"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("two_factor_setup") + "?next=%2Fmoderation%2Fqueue%2F"
+    assert client.get(reverse("home"))["Location"].startswith(reverse("two_factor_setup"))
+    # ... but for the pages that lead there.
+    assert client.get(reverse("security")).status_code == 200
+    assert client.get(reverse("two_factor_setup")).status_code == 200
     # Every admin page leads to the setup page.
     response = client.get("/admin/tracker/member/", follow=True)
     assert response.redirect_chain[-1][0].startswith(reverse("two_factor_setup"))
@@ -359,6 +366,30 @@ def test_staff_without_two_factor_are_sent_to_set_it_up_before_the_admin_works(m
     assert client.get("/admin/").status_code == 200
     assert client.get(reverse("api:member-list")).status_code == 200
     assert api.get(reverse("api:member-list")).status_code == 200
+    assert client.get(reverse("moderation:queue")).status_code == 200
+
+
+@override_settings(PBTS_STAFF_REQUIRE_2FA=True)
+def test_an_unverified_staff_session_with_a_device_is_sent_to_the_code_step(moderator):
+    # Two-factor authentication set up in another session leaves this one unverified: its
+    # staff pages ask for a code first, then come back.
+    client = Client()
+    client.force_login(moderator)
+    device, _ = enrol(moderator)
+    response = client.get(reverse("moderation:queue"))
+    assert response["Location"] == reverse("login_verify") + "?next=%2Fmoderation%2Fqueue%2F"
+    response = client.post(
+        reverse("login_verify"), {"code": code_for(device), "next": "/moderation/queue/"}
+    )
+    assert response["Location"] == "/moderation/queue/"
+    assert client.get(reverse("moderation:queue")).status_code == 200
+
+
+@override_settings(PBTS_STAFF_REQUIRE_2FA=True)
+def test_members_pages_are_not_affected_by_the_staff_rule(alice):
+    client = Client()
+    client.force_login(alice)
+    assert client.get(reverse("home")).status_code == 200
 
 
 @override_settings(PBTS_STAFF_REQUIRE_2FA=False)
