@@ -66,7 +66,9 @@ class BonusSerializer(serializers.Serializer):
 class BonusSpendSerializer(serializers.Serializer):
     """A purchase: ``item`` and, for ``freeleech``, the ``torrent`` id."""
 
-    item = serializers.CharField(max_length=32, help_text=f"{UPLOAD} or {FREELEECH}.")
+    item = serializers.ChoiceField(
+        choices=[UPLOAD, FREELEECH], help_text="The store item (GET /api/v1/bonus/ lists them)."
+    )
     torrent = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**63 - 1
     )
