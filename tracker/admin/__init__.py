@@ -4,4 +4,11 @@ Shared helpers (moderator access, audited edits, actions that need a reason) and
 admin live in ``core.admin``.
 """
 
-from tracker.admin import hnr, invites, members, site, torrents  # noqa: F401 (registers the admins)
+from tracker.admin import (  # noqa: F401 (registers the admins)
+    browse,
+    hnr,
+    invites,
+    members,
+    site,
+    torrents,
+)

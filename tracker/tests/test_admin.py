@@ -33,6 +33,7 @@ from tracker.models import (
     TorrentStatus,
 )
 from tracker.services import members
+from tracker.services.browse import bookmark_set, feed_key_get, torrent_tags_set
 from tracker.tests.factories import CategoryFactory, MemberFactory
 from tracker.tests.torrents import upload_torrent
 
@@ -157,6 +158,9 @@ def _add_rows(staff: Member) -> None:
     StatsFlush.objects.create(batch_id=f"batch-{member.pk}", members=1, torrents=1)
     bonus_credit_earned(amounts={member.pk: 1000}, reference="test")  # account + transaction
     notify(member=member, kind="test", subject="A notification")
+    torrent_tags_set(torrent=torrent, actor=member, tags=[f"tag-{member.pk}"])  # Tag
+    bookmark_set(member=member, torrent=torrent, bookmarked=True)
+    feed_key_get(member=member)
 
 
 @pytest.mark.parametrize("model", REGISTERED)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -15,8 +15,16 @@ from rest_framework.test import APIClient
 from core.errors import InvalidInput
 from core.models import AuditLog
 from tracker import announce_runtime
-from tracker.models import Bookmark, ClientPrefix, Tag, Torrent, TorrentHistory, TorrentStatus
-from tracker.services.browse import bookmark_set, tags_parse, torrent_tags_set
+from tracker.models import (
+    Bookmark,
+    ClientPrefix,
+    FeedKey,
+    Tag,
+    Torrent,
+    TorrentHistory,
+    TorrentStatus,
+)
+from tracker.services.browse import bookmark_set, feed_key_get, tags_parse, torrent_tags_set
 from tracker.services.members import member_api_token, member_ban
 from tracker.services.torrents import torrent_moderate
 from tracker.tests.factories import CategoryFactory, MemberFactory
@@ -447,3 +455,37 @@ def test_banned_member_cannot_bookmark(client, member, staff):
     assert token_client.put(f"{TORRENTS}{torrent.pk}/bookmark/").status_code == 403
     assert client.post(reverse("bookmark_toggle", args=[torrent.pk])).status_code == 403
     assert not Bookmark.objects.exists()
+
+
+# --- Admin ------------------------------------------------------------------------------------
+
+
+def test_admin_tag_rename_is_audited_and_feed_keys_are_never_shown(staff):
+    client = Client()
+    client.force_login(staff)
+    torrent = upload_torrent(staff)
+    torrent_tags_set(torrent=torrent, actor=staff, tags=["tpyo"])
+    tag = Tag.objects.get(name="tpyo")
+    response = client.post(
+        reverse("admin:tracker_tag_change", args=[tag.pk]), {"name": "typo"}, follow=True
+    )
+    assert response.status_code == 200
+    assert list(torrent.tags.values_list("name", flat=True)) == ["typo"]
+    entry = AuditLog.objects.get(action="tag_change")
+    assert entry.actor == staff and entry.new_values == {"name": "typo"}
+
+    member = MemberFactory()
+    key = feed_key_get(member=member)
+    bookmark_set(member=member, torrent=torrent, bookmarked=True)
+    feed_key = FeedKey.objects.get(member=member)
+    for url in (
+        reverse("admin:tracker_feedkey_changelist"),
+        reverse("admin:tracker_feedkey_change", args=[feed_key.pk]),
+        reverse("admin:tracker_bookmark_changelist"),
+    ):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert key not in page.content.decode(), url
+    assert (
+        client.post(reverse("admin:tracker_feedkey_delete", args=[feed_key.pk])).status_code == 403
+    )
