@@ -1,0 +1,64 @@
+"""The statistics flush's lock (``tracker.tasks.flush_lock``): a PostgreSQL session advisory
+lock, so a flush that runs keeps others out, and a worker that dies (its connection gone)
+does not hold the next flush back (the cache lock it replaces did, for 300 s)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.db import connection
+
+from tracker import announce_runtime, tasks
+
+
+def _session():
+    """Another PostgreSQL session on the test database (another worker)."""
+    s = connection.settings_dict
+    return psycopg.connect(
+        host=s["HOST"] or "127.0.0.1",
+        port=s["PORT"] or 5432,
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        dbname=s["NAME"],
+        autocommit=True,
+    )
+
+
+@pytest.fixture
+def flushes(monkeypatch):
+    """Counts the flushes that ran (the flush itself is tested in test_stats_flush.py)."""
+    runs = []
+    monkeypatch.setattr(announce_runtime, "flush_now", lambda: runs.append(1) or True)
+    return runs
+
+
+@pytest.mark.django_db
+def test_a_running_flush_keeps_the_next_out_and_a_dead_one_does_not(flushes):
+    holder = _session()  # a worker inside a flush
+    assert holder.execute("SELECT pg_try_advisory_lock(%s)", [tasks.FLUSH_LOCK_ID]).fetchone()[0]
+    assert tasks.flush_stats() is False and flushes == []
+    holder.close()  # SIGKILL: the worker's connection ends, and its lock with it
+    assert tasks.flush_stats() is True and flushes == [1]
+    # Released after a run: another worker takes it at once.
+    other = _session()
+    try:
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [tasks.FLUSH_LOCK_ID])
+        assert taken.fetchone()[0] is True
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db
+def test_a_flush_that_fails_releases_the_lock(monkeypatch):
+    def broken():
+        raise RuntimeError("Redis is down")
+
+    monkeypatch.setattr(announce_runtime, "flush_now", broken)
+    with pytest.raises(RuntimeError):
+        tasks.flush_stats()
+    other = _session()
+    try:
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [tasks.FLUSH_LOCK_ID])
+        assert taken.fetchone()[0] is True
+    finally:
+        other.close()
