@@ -48,12 +48,13 @@ seed: migrate
 	$(BIN)/python manage.py ensure_owner
 
 # Embedded default: SQLite, in-process cache and peer store, Celery tasks inline (DEBUG comes
-# from .env). runserver serves no UDP, so downloaded .torrent files list no udp:// URL.
+# from .env). `manage.py serve` is runserver plus the periodic tasks in a thread
+# (core.embedded_beat); it serves no UDP, so downloaded .torrent files list no udp:// URL.
 run: export PBTS_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: export PBTS_UDP_PORT ?= 0
 run: .env seed
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
-	exec $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
+	exec $(BIN)/python manage.py serve 127.0.0.1:$(PORT) --noreload
 
 test-deps:
 	bash scripts/apt-install.sh $(TEST_DEBS)

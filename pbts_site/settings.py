@@ -354,6 +354,9 @@ PBTS_UDP_CONNECTS_PER_MINUTE = env.int("PBTS_UDP_CONNECTS_PER_MINUTE", default=3
 # Run the statistics flush in a thread of the web process (the embedded default, where Celery
 # runs inline); with a broker, Celery beat does it.
 PBTS_INPROCESS_FLUSH = env.bool("PBTS_INPROCESS_FLUSH", default=not CELERY_BROKER_URL)
+# Without a broker there is no beat process either: `manage.py serve` (make run) runs the tasks
+# of CELERY_BEAT_SCHEDULE in a thread of the web process (core.embedded_beat).
+PBTS_EMBEDDED_BEAT = env.bool("PBTS_EMBEDDED_BEAT", default=not CELERY_BROKER_URL)
 # Receipts (docs/receipts.md). BLS backend: "blst" (pyblst, fast) or "py_ecc" (reference).
 PBTS_BLS_BACKEND = env.str("PBTS_BLS_BACKEND", default="blst")
 # This site's realm id (64 hex); empty: derived from PBTS_SITE_NAME and PBTS_BASE_URL.

@@ -84,6 +84,15 @@ def test_local_env_file_gets_a_fresh_secret_key_and_is_never_overwritten(tmp_pat
     assert first.read_text() == before
 
 
+RUN_EVERY_PERIODIC_TASK = """
+from django.conf import settings
+from core.embedded_beat import run_task
+for entry in settings.CELERY_BEAT_SCHEDULE.values():
+    run_task(entry["task"])
+    print(entry["task"])
+"""
+
+
 def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
     # What `make run` leaves behind: a local .env (with the address it serves on), then every
     # manage.py command works with no variable exported (the embedded default: no services).
@@ -105,11 +114,17 @@ def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
     assert set(lines) == {"passkey", "token", "set_password_url"}
     assert lines["set_password_url"].startswith(f"http://127.0.0.1:{port}/password/reset/")
 
+    # Every periodic task of the beat schedule works on SQLite (the embedded beat runs them).
+    ran = _manage("shell", "-c", RUN_EVERY_PERIODIC_TASK, env=env).stdout.split()
+    assert "tracker.evaluate_hit_and_runs" in ran and "tracker.award_bonus" in ran
+
+    # `make run` serves with `manage.py serve`: runserver plus the embedded beat.
+    out = tmp_path / "serve.out"
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}", "--noreload"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=out.open("w"),
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -129,6 +144,7 @@ def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
         with browser.open(lines["set_password_url"], timeout=10) as reply:
             page = reply.read().decode()
         assert "new_password1" in page and "new_password2" in page
+        assert "Periodic tasks" in out.read_text()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
