@@ -7,6 +7,7 @@ import datetime
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from experiments import tee as tee_module
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
+    from experiments.output import load_average
+
+    load_before = load_average()
     status = tee_module.detect()
     log(status.description)
     os.environ["PBTS_BLS_BACKEND"] = args.backend
@@ -107,13 +111,22 @@ def main(argv: list[str] | None = None) -> int:
     from experiments.django_site import django_start
 
     work = django_start()
+    log(f"site: temporary SQLite database {work.database} (removed after the run)")
     try:
-        return _run(args, out, status, started, log)
+        return _run(args, out, status, started, load_before, log)
     finally:
         work.close()
 
 
-def _run(args, out, status, started, log) -> int:  # type: ignore[no-untyped-def]
+def _run(
+    args: argparse.Namespace,
+    out: Path,
+    status: tee_module.TeeStatus,
+    started: datetime.datetime,
+    load_before: str,
+    log: Callable[[str], None],
+) -> int:
+    """Measure with Django set up (:func:`main` owns the temporary database)."""
     from experiments import output, plots
     from experiments.django_site import fixtures_create
     from experiments.scaling import Scaling, run_scaling
@@ -158,6 +171,7 @@ def _run(args, out, status, started, log) -> int:  # type: ignore[no-untyped-def
             settings_line=settings_line,
             command=command,
             started=started,
+            load_before=load_before,
         )
     )
     files += [plots.plot_latency(out, m) for m in measurements if m.samples]

@@ -7,6 +7,7 @@ import csv
 import datetime
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -27,8 +28,18 @@ SCALING_HEADER = [
     "seconds",
     "throughput_per_s",
     "efficiency",
+    "cpus_used",
 ]
-WORKER_HEADER = ["workload", "mode", "workers", "worker", "operations", "seconds", "ops_per_s"]
+WORKER_HEADER = [
+    "workload",
+    "mode",
+    "workers",
+    "worker",
+    "operations",
+    "seconds",
+    "ops_per_s",
+    "cpu_seconds",
+]
 LIBRARIES = (
     "Django",
     "djangorestframework",
@@ -81,6 +92,7 @@ def write_csvs(
                     f"{p.seconds:.3f}",
                     f"{p.throughput:.3f}",
                     f"{s.efficiency(p):.3f}",
+                    f"{p.cpu_share:.3f}",
                 ]
             )
             workers += [
@@ -92,6 +104,7 @@ def write_csvs(
                     r.operations,
                     f"{r.seconds:.3f}",
                     f"{r.operations / r.seconds:.3f}",
+                    f"{r.cpu_seconds:.3f}",
                 ]
                 for r in p.runs
             ]
@@ -150,9 +163,9 @@ def write_latex(
         "\\caption{Throughput scaling; efficiency is "
         "$\\mathit{throughput}_n / (n \\cdot \\mathit{throughput}_1)$.}",
         "\\label{tab:pbts-scaling}",
-        "\\begin{tabular}{llrrr}",
+        "\\begin{tabular}{llrrrr}",
         "\\toprule",
-        "Workload & Mode & Workers & Ops/s & Efficiency \\\\",
+        "Workload & Mode & Workers & Ops/s & Efficiency & CPUs used \\\\",
         "\\midrule",
     ]
     for s in scalings:
@@ -163,6 +176,7 @@ def write_latex(
                 str(p.workers),
                 f"{p.throughput:.1f}",
                 f"{s.efficiency(p):.2f}",
+                f"{p.cpu_share:.2f}",
             ]
             lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
@@ -178,10 +192,36 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def cpu_model() -> str:
-    """The CPU model, from ``bench.lib.machine.cpu_model`` (one helper for every figure)."""
-    from bench.lib.machine import cpu_model as bench_cpu_model
+def load_average() -> str:
+    """The system's 1, 5 and 15 minute load averages, or "unknown"."""
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
 
+
+def git_commit() -> str:
+    """The checkout's commit (``git describe --always --dirty``), or "unknown"."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def cpu_model() -> str:
+    """The CPU model, from ``bench.lib.machine.cpu_model`` (one helper for every figure of the
+    project), or ``platform.processor()`` where bench is not importable."""
+    try:
+        from bench.lib.machine import cpu_model as bench_cpu_model
+    except ImportError:
+        return platform.processor() or "unknown CPU"
     return bench_cpu_model()
 
 
@@ -194,8 +234,10 @@ def write_report(
     settings_line: str,
     command: str,
     started: datetime.datetime,
+    load_before: str,
 ) -> Path:
-    """``report.txt``: the machine, versions, TEE status, settings, and every figure."""
+    """``report.txt``: the machine, its load (other work on the box skews every figure),
+    versions, the commit, TEE status, settings, and every figure."""
     cores = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     lines = [
@@ -204,7 +246,9 @@ def write_report(
         f"command:   {command}",
         f"machine:   {platform.node()} ({platform.platform()})",
         f"CPU:       {cpu_model()}; {cores} logical CPU(s), {usable} usable by this process",
+        f"load:      {load_before} (1, 5, 15 min) at the start; {load_average()} at the end",
         f"Python:    {sys.version.split()[0]} ({platform.python_implementation()})",
+        f"commit:    {git_commit()}",
         "libraries: " + ", ".join(f"{n} {_version(n)}" for n in LIBRARIES),
         f"TEE:       {tee.description}",
         f"settings:  {settings_line}",
@@ -223,12 +267,15 @@ def write_report(
         for p in s.points:
             lines.append(
                 f"  {p.workers} worker(s): {p.operations:8d} ops in {p.seconds:7.2f} s = "
-                f"{p.throughput:10.1f} ops/s, efficiency {s.efficiency(p):.2f}"
+                f"{p.throughput:10.1f} ops/s, efficiency {s.efficiency(p):.2f}, "
+                f"{p.cpu_share:.2f} CPUs used"
             )
     lines += [
         "",
         f"With {usable} usable CPU(s), n workers can at best reach min(n, {usable})/n "
-        "efficiency; threads of CPU-bound Python code share one interpreter lock.",
+        "efficiency; threads of CPU-bound Python code share one interpreter lock. "
+        "CPUs used: the workers' CPU seconds over the wall seconds (the parent and other "
+        "programs on the box are not counted).",
         "",
     ]
     path = out / "report.txt"

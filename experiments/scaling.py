@@ -23,11 +23,14 @@ OpFactory = Callable[[], Operation]
 
 @dataclass(frozen=True)
 class WorkerRun:
-    """What one worker did: operations completed in ``seconds`` of wall time."""
+    """What one worker did: operations completed in ``seconds`` of wall time, using
+    ``cpu_seconds`` of CPU time (its own thread's): ``cpu_seconds / seconds`` is the share of a
+    CPU it got, below 1.0 when other workers or other programs competed for the cores."""
 
     worker: int
     operations: int
     seconds: float
+    cpu_seconds: float
 
 
 @dataclass
@@ -44,6 +47,11 @@ class ScalingPoint:
     @property
     def seconds(self) -> float:
         return max(run.seconds for run in self.runs)
+
+    @property
+    def cpu_share(self) -> float:
+        """CPUs the workers used on average: their CPU seconds over the run's wall seconds."""
+        return sum(run.cpu_seconds for run in self.runs) / self.seconds
 
     @property
     def throughput(self) -> float:
@@ -75,6 +83,7 @@ def _loop(worker: int, make_op: OpFactory, seconds: float, barrier: Any) -> Work
     op = make_op()
     barrier.wait()
     count = 0
+    cpu = time.thread_time()
     start = time.perf_counter()
     end = start + seconds
     while True:
@@ -83,7 +92,7 @@ def _loop(worker: int, make_op: OpFactory, seconds: float, barrier: Any) -> Work
         count += 1
         now = time.perf_counter()
         if now >= end:
-            return WorkerRun(worker, count, now - start)
+            return WorkerRun(worker, count, now - start, time.thread_time() - cpu)
 
 
 def _process_main(worker: int, make_op: OpFactory, seconds: float, barrier: Any, queue: Any):
@@ -178,6 +187,6 @@ def run_scaling(
         scaling.points.append(point)
         log(
             f"  {scaling.name:22} {n} worker(s): {point.throughput:10.1f} ops/s "
-            f"(efficiency {scaling.efficiency(point):.2f})"
+            f"(efficiency {scaling.efficiency(point):.2f}, {point.cpu_share:.2f} CPUs used)"
         )
     return scaling

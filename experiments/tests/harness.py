@@ -1,4 +1,4 @@
-"""Run the harness in a child process, as a developer would, for the tests."""
+"""Run the harness in child processes, as a developer would, for the tests."""
 
 from __future__ import annotations
 
@@ -26,19 +26,37 @@ LATENCY = [
 TEE_ROWS = {"keygen_tee", "attest_tee_quote"}
 
 
-def run_harness(args: list[str], *, env: dict[str, str], timeout: float = 240) -> str:
-    """Run ``run_experiments.py args`` from the repository root with ``env`` added to this
-    process's environment; return its stdout. Fails (AssertionError) on a non-zero exit."""
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+class HarnessRun:
+    """``run_experiments.py args`` started at once from the repository root, with ``env``
+    added to this process's environment, writing into ``out``. Runs started together share
+    the box's cores with each other rather than only with other programs."""
+
+    def __init__(self, args: list[str], *, out: Path, env: dict[str, str]) -> None:
+        self.out = out
+        self._stdout: str | None = None
+        self.process = subprocess.Popen(
+            [sys.executable, str(SCRIPT), *args, "--out", str(out)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def stdout(self, timeout: float = 300) -> str:
+        """Wait for the run; its stdout. Fails (AssertionError) on a non-zero exit."""
+        if self._stdout is None:
+            out, err = self.process.communicate(timeout=timeout)
+            code = self.process.returncode
+            assert code == 0, f"exit {code}\n{out}\n{err}"
+            self._stdout = out
+        return self._stdout
+
+    def stop(self) -> None:
+        """Kill the run if it is still going (a test failed before waiting for it)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:

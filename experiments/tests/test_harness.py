@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from experiments import cli
 from experiments.output import SAMPLE_HEADER, SCALING_HEADER, SUMMARY_HEADER, WORKER_HEADER
-from experiments.tests.harness import LATENCY, PNG_MAGIC, TEE_ROWS, read_csv, run_harness
+from experiments.tests.conftest import BASELINE_ITERATIONS
+from experiments.tests.harness import LATENCY, PNG_MAGIC, TEE_ROWS, read_csv
 
-ITERATIONS = 20
+ITERATIONS = BASELINE_ITERATIONS
 WORKERS = [1, 2, 4, 8]
 SCALINGS = [("verify", "processes"), ("attest", "threads")]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """One short run. The environment points at services that do not exist and at a dstack
-    socket that does not exist: the harness must ignore the first (it uses its own temporary
-    SQLite file) and report no TEE for the second."""
-    out = tmp_path_factory.mktemp("results")
-    absent = tmp_path_factory.mktemp("tee") / "absent.sock"
-    stdout = run_harness(
-        ["--iterations", str(ITERATIONS), "--duration", "2", "--out", str(out)],
-        env={
-            "DSTACK_SIMULATOR_ENDPOINT": str(absent),
-            "DATABASE_URL": "postgres://nobody@127.0.0.1:1/not_a_database",
-            "REDIS_URL": "redis://127.0.0.1:1/0",
-            "CELERY_BROKER_URL": "redis://127.0.0.1:1/1",
-            "DJANGO_SETTINGS_MODULE": "pbts_site.settings",
-        },
-    )
-    return out, stdout
+@pytest.fixture
+def run(runs):
+    """(output folder, stdout) of the baseline run (conftest.py)."""
+    return runs.baseline.out, runs.baseline.stdout()
 
 
 def test_a_run_without_tee_says_so_on_stdout_and_in_the_report(run):
@@ -41,6 +31,14 @@ def test_a_run_without_tee_says_so_on_stdout_and_in_the_report(run):
     assert "CPU:" in report and "logical CPU(s)" in report
     assert "pyblst" in report and "Django" in report and "Python:" in report
     assert "temporary SQLite file" in report
+
+
+def test_the_site_ran_on_a_temporary_sqlite_file_that_is_gone(run):
+    _, stdout = run
+    line = next(line for line in stdout.splitlines() if line.startswith("site: "))
+    path = Path(line.split("database ", 1)[1].split(" (removed", 1)[0])
+    assert path.name == "experiments.sqlite3" and path.parent.name.startswith("pbts-experiments-")
+    assert not path.parent.exists()
 
 
 def test_every_latency_measurement_has_a_sample_csv(run):
@@ -82,6 +80,8 @@ def test_scaling_covers_1_2_4_8_workers_with_efficiency(run):
     for row in rows:
         throughput = float(row["throughput_per_s"])
         assert throughput > 0 and int(row["operations"]) > 0
+        # CPU seconds of the workers over wall seconds: some, and never more than the box has.
+        assert 0 < float(row["cpus_used"]) <= (os.cpu_count() or 1) + 0.1
         assert float(row["seconds"]) >= 2.0
         if row["workers"] == "1":
             assert row["efficiency"] == "1.000"
@@ -95,6 +95,7 @@ def test_scaling_covers_1_2_4_8_workers_with_efficiency(run):
         eight = next(r for r in rows if r["workload"] == workload and r["workers"] == "8")
         total = sum(int(w["operations"]) for w in workers if w["workers"] == "8")
         assert total == int(eight["operations"])
+        assert all(0 < float(w["cpu_seconds"]) <= float(w["seconds"]) + 0.1 for w in workers)
 
 
 def test_the_latex_table_uses_booktabs_and_names_every_measurement(run):

@@ -8,10 +8,9 @@ import hashlib
 import pytest
 
 from experiments import tee
+from experiments.tests.conftest import TEE_ITERATIONS as ITERATIONS
 from experiments.tests.dstack_standin import APP_ID, QUOTE_PREFIX, serve
-from experiments.tests.harness import LATENCY, PNG_MAGIC, TEE_ROWS, read_csv, run_harness
-
-ITERATIONS = 5
+from experiments.tests.harness import LATENCY, PNG_MAGIC, TEE_ROWS, read_csv
 
 
 @pytest.fixture
@@ -57,25 +56,8 @@ def test_something_that_is_not_an_agent_is_no_tee(tmp_path, monkeypatch):
     assert "did not answer" in status.description
 
 
-def test_the_harness_measures_the_tee_rows_when_an_agent_answers(standin, tmp_path):
-    out = tmp_path / "results"
-    stdout = run_harness(
-        [
-            "--iterations",
-            str(ITERATIONS),
-            "--duration",
-            "0.5",
-            "--workers",
-            "1,2",
-            "--scaling",
-            "verify:processes",
-            "--batch",
-            "8",
-            "--out",
-            str(out),
-        ],
-        env={},  # DSTACK_SIMULATOR_ENDPOINT is set by the fixture
-    )
+def test_the_harness_measures_the_tee_rows_when_an_agent_answers(runs):
+    out, stdout = runs.tee.out, runs.tee.stdout()
     assert stdout.splitlines()[0].startswith("TEE: dstack at ")
     _, summary = read_csv(out / "summary.csv")
     assert [row["measurement"] for row in summary] == LATENCY
@@ -88,8 +70,7 @@ def test_the_harness_measures_the_tee_rows_when_an_agent_answers(standin, tmp_pa
         assert (out / f"latency_{name}.png").read_bytes().startswith(PNG_MAGIC)
     assert "TEE:       TEE: dstack at" in (out / "report.txt").read_text()
     tex = (out / "results.tex").read_text()
-    assert "keygen\\_tee & 5 & " in tex and "n/a" not in tex
+    assert f"keygen\\_tee & {ITERATIONS} & " in tex and "n/a" not in tex
     # Each timed sample and each of the 3 warm-up runs called the agent once.
-    assert standin.calls["/GetKey"] == ITERATIONS + 3
-    assert standin.calls["/GetQuote"] == ITERATIONS + 3
-    assert standin.calls["/Info"] == 1
+    calls = runs.standin.calls
+    assert calls == {"/Info": 1, "/GetKey": ITERATIONS + 3, "/GetQuote": ITERATIONS + 3}
