@@ -24,6 +24,7 @@ from tracker import authcache
 from tracker.models import (
     Category,
     ClientPrefix,
+    HitAndRun,
     Invite,
     Member,
     SitePage,
@@ -154,7 +155,8 @@ def _add_rows(staff: Member) -> None:
     Category.objects.create(name=f"Cat {member.pk}", slug=f"cat-{member.pk}")
     ClientPrefix.objects.create(prefix=f"-X{member.pk}", name="x")
     SitePage.objects.create(slug=f"p{member.pk}", title="t", body="b")
-    TorrentHistory.objects.create(member=member, torrent=torrent, uploaded=1)
+    history = TorrentHistory.objects.create(member=member, torrent=torrent, uploaded=1)
+    HitAndRun.objects.create(history=history, member=member)
     StatsFlush.objects.create(batch_id=f"batch-{member.pk}", members=1, torrents=1)
     bonus_credit_earned(amounts={member.pk: 1000}, reference="test")  # account + transaction
     notify(member=member, kind="test", subject="A notification")
