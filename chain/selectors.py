@@ -132,14 +132,15 @@ def _live(config: ChainConfig) -> dict[str, Any]:
         return {"reachable": False, "error": exc.message}
 
 
-def on_chain_record(record: bytes) -> dict[str, Any] | None:
-    """The contract's view of ``record`` (``userInfo``), cached for a few seconds; None when
-    no chain or contract is set; ``{"error": ...}`` when the endpoint cannot be read."""
+def on_chain_record(record: bytes, *, fresh: bool = False) -> dict[str, Any] | None:
+    """The contract's view of ``record`` (``userInfo``), cached for a few seconds (``fresh``:
+    read the contract again, e.g. right after a push); None when no chain or contract is set;
+    ``{"error": ...}`` when the endpoint cannot be read."""
     config = ChainConfig.objects.filter(pk=1).first()
     if not chain_is_configured() or config is None or not config.reputation_address:
         return None
     key = f"chain:record:{config.reputation_address}:{record.hex()}"
-    found = cache.get(key)
+    found = None if fresh else cache.get(key)
     if found is not None:
         return found
     try:
@@ -160,10 +161,13 @@ def on_chain_record(record: bytes) -> dict[str, Any] | None:
     return found
 
 
-def member_chain_view(member: Member, *, live: bool = True, private: bool = False) -> dict:
+def member_chain_view(
+    member: Member, *, live: bool = True, private: bool = False, fresh: bool = False
+) -> dict:
     """A member's reputation as this site publishes it: the site's verified totals (bytes),
-    what was imported from a predecessor, what the contract holds, and (``private``: the member
-    or staff) whether a push is waiting or blocked and their latest migration."""
+    what was imported from a predecessor, what the contract holds (``live``; ``fresh``: not
+    from the short cache), and (``private``: the member or staff) whether a push is waiting or
+    blocked and their latest migration."""
     ledger = Ledger.objects.filter(member=member).first()
     record = ChainMember.objects.filter(member=member).first()
     data: dict[str, Any] = {
@@ -192,7 +196,7 @@ def member_chain_view(member: Member, *, live: bool = True, private: bool = Fals
         ),
     }
     if live:
-        data["on_chain"] = on_chain_record(bytes(record.record_id)) if record else None
+        data["on_chain"] = on_chain_record(bytes(record.record_id), fresh=fresh) if record else None
     if private:
         data["waiting_for_push"] = ledgers_waiting_for_push(member_ids=[member.pk]).exists()
         data["blocked"] = bool(record and record.is_blocked)
@@ -220,4 +224,112 @@ def migration_view(migration: Migration) -> dict[str, Any]:
     }
     if migration.status == "challenged":
         data["message"] = migration_message_for(migration).hex()
+    return data
+
+
+# --- the original PBTS /contract shapes (docs/chain.md, "Compatibility with the original
+# /contract API") -------------------------------------------------------------------------
+
+ZERO_ADDRESS = "0x" + "00" * 20
+CHAIN_NOT_CONFIGURED_MESSAGE = (
+    "Chain not configured on this site: the operator sets PBTS_CHAIN_RPC_URL and "
+    "PBTS_CHAIN_PRIVATE_KEY (docs/chain.md)."
+)
+NO_CONTRACT_MESSAGE = "No Reputation contract on this site yet (staff: POST /contract/init)."
+LEDGER_SIZES_NOTE = "uploadSize and downloadSize are the site's verified ledger totals."
+
+
+def original_ratio(uploaded: int, downloaded: int) -> float | None:
+    """``uploadSize / downloadSize`` as the original computed it (a float); None when nothing
+    was downloaded. The original answered ``float('inf')`` there, which its Flask server wrote
+    as the non-JSON token ``Infinity`` and its Rust port as ``null``: we answer ``null``."""
+    if downloaded <= 0:
+        return None
+    return uploaded / downloaded
+
+
+def contract_not_ready_reason() -> str | None:
+    """Why the Reputation contract cannot be read (a message for the caller), or None when the
+    chain is configured and a contract is recorded."""
+    if not chain_is_configured():
+        return CHAIN_NOT_CONFIGURED_MESSAGE
+    config = ChainConfig.objects.filter(pk=1).first()
+    if config is None or not config.reputation_address:
+        return NO_CONTRACT_MESSAGE
+    return None
+
+
+def current_reputation_address() -> str | None:
+    """This site's Reputation contract address, or None when the chain is not configured or
+    no contract is recorded."""
+    if not chain_is_configured():
+        return None
+    config = ChainConfig.objects.filter(pk=1).first()
+    return (config.reputation_address or None) if config else None
+
+
+def contract_status_view(*, staff: bool = False) -> dict[str, Any]:
+    """:func:`chain_overview` plus the original's keys: ``success`` (configured and a contract
+    recorded), ``connected`` (configured and the last contact with the endpoint did not fail),
+    ``account_address``, ``factory_address``, ``reputation_address``, ``referrer_address``
+    (the zero address when the contract has no referrer, as the original's init answered;
+    None without a contract) and, when ``success`` is false, ``error``. The RPC URL, which the
+    original showed to anyone, stays staff-only and masked (``staff``)."""
+    data = chain_overview(staff=staff)
+    reason = contract_not_ready_reason()
+    configured = bool(data["configured"])
+    data["success"] = reason is None
+    data["connected"] = configured and data["status"] not in (
+        NOT_CONFIGURED,
+        "not_configured",
+        "rpc_down",
+    )
+    data["account_address"] = (
+        data["account"] if configured and data["account"] != NOT_CONFIGURED else None
+    )
+    data["factory_address"] = data["factory"]
+    data["reputation_address"] = data["reputation"]
+    data["referrer_address"] = (data["referrer"] or ZERO_ADDRESS) if data["reputation"] else None
+    if reason is not None:
+        data["error"] = reason
+    return data
+
+
+def contract_user_view(member: Member, *, private: bool = False, fresh: bool = False) -> dict:
+    """:func:`member_chain_view` plus the original's keys: ``success``, ``user`` (``username``,
+    ``downloadSize``, ``uploadSize`` in bytes, ``ratio`` by :func:`original_ratio`),
+    ``sizes_from``, ``contract_address`` (the original's key) and ``reputation_address``.
+
+    The sizes are what the contract holds for the member (0 and 0 while they are not on it,
+    as the original's contract answered for an unknown user): ``sizes_from`` is "contract"
+    and ``success`` true. When the contract cannot be read (chain not configured, no contract,
+    endpoint down) they are the site's ledger totals (imported + verified, what the next push
+    writes): ``sizes_from`` is "ledger", ``success`` false and ``error`` says why."""
+    data = member_chain_view(member, private=private, fresh=fresh)
+    reason = contract_not_ready_reason()
+    on_chain = data.get("on_chain")
+    if reason is None and on_chain is not None and "error" in on_chain:
+        reason = f"The contract could not be read: {on_chain['error']}."
+    if reason is None:
+        uploaded = int(on_chain["uploaded"]) if on_chain else 0
+        downloaded = int(on_chain["downloaded"]) if on_chain else 0
+        source = "contract"
+    else:
+        ledger = Ledger.objects.filter(member=member).first()
+        uploaded = ledger.imported_uploaded + ledger.verified_uploaded if ledger else 0
+        downloaded = ledger.imported_downloaded + ledger.verified_downloaded if ledger else 0
+        source = "ledger"
+    address = current_reputation_address()
+    data["success"] = reason is None
+    data["user"] = {
+        "username": member.username,
+        "downloadSize": downloaded,
+        "uploadSize": uploaded,
+        "ratio": original_ratio(uploaded, downloaded),
+    }
+    data["sizes_from"] = source
+    data["contract_address"] = address
+    data["reputation_address"] = address
+    if reason is not None:
+        data["error"] = f"{reason} {LEDGER_SIZES_NOTE}"
     return data

@@ -1,6 +1,6 @@
 """The original contract endpoints (/contract/...), the member's migration API and the
-profile block: public reads, staff-only writes, JSON errors with field messages, never a 500,
-"not configured" without a chain."""
+profile block: public status, member-only user reads, staff-only writes, JSON errors with
+field messages, never a 500, "not configured" without a chain."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ def staff():
 
 
 @pytest.fixture
+def reader():
+    """A signed-in member (GET /contract/user/<name> is for members only)."""
+    return api_for(MemberFactory())
+
+
+@pytest.fixture
 def site(anvil):
     with chain_settings(anvil):
         set_up_contracts()
@@ -41,7 +47,7 @@ def site(anvil):
 # --- without a chain ----------------------------------------------------------------------
 
 
-def test_status_and_user_say_not_configured(db):
+def test_status_and_user_say_not_configured(reader):
     reply = Client().get("/contract/status")
     assert reply.status_code == 200
     body = reply.json()
@@ -49,14 +55,14 @@ def test_status_and_user_say_not_configured(db):
     assert "rpc_url" not in body
     keyed = keyed_member(username="carol")
     credit(keyed.member, 5, 6)
-    body = Client().get("/contract/user/carol").json()
+    body = reader.get("/contract/user/carol").json()
     assert body["verified_uploaded"] == 5
     assert body["on_chain"] is None
     assert "blocked" not in body  # private fields stay private
 
 
-def test_unknown_user_is_a_json_404():
-    reply = Client().get("/contract/user/nobody")
+def test_unknown_user_is_a_json_404(reader):
+    reply = reader.get("/contract/user/nobody")
     assert reply.status_code == 404
     assert reply["Content-Type"].startswith("application/json")
 
@@ -121,13 +127,13 @@ def test_init_with_a_referrer_outside_the_registry_is_refused(anvil, staff):
         assert "UnknownReferrer" in reply.json()["detail"]
 
 
-def test_register_and_update_put_members_on_chain(site, staff):
+def test_register_and_update_put_members_on_chain(site, staff, reader):
     keyed = keyed_member(username="erin")
     credit(keyed.member, 10, 20)
     reply = staff.post("/contract/register", {"username": "erin"}, format="json")
     assert reply.status_code == 200, reply.content
     assert reply.json()["push"]["pushed"] == 1
-    body = Client().get("/contract/user/erin").json()
+    body = reader.get("/contract/user/erin").json()
     assert body["record_id"] == "0x" + record_id(keyed.pk).hex()
     assert body["on_chain"]["uploaded"] == 10 and body["on_chain"]["downloaded"] == 20
     credit(keyed.member, 30, 20)
@@ -140,7 +146,7 @@ def test_register_and_update_put_members_on_chain(site, staff):
     assert status["reputation"] == ChainConfig.objects.get().reputation_address
 
 
-def test_update_while_rpc_is_down_is_503(own_anvil, staff):
+def test_update_while_rpc_is_down_is_503(own_anvil, staff, reader):
     with chain_settings(own_anvil):
         set_up_contracts()
         keyed = keyed_member(username="frank")
@@ -151,7 +157,7 @@ def test_update_while_rpc_is_down_is_503(own_anvil, staff):
         assert reply.json()["status"] == "rpc_down"
         assert own_anvil.url not in reply.content.decode()
         assert Client().get("/contract/status").json()["status"] == "rpc_down"
-        body = Client().get("/contract/user/frank").json()
+        body = reader.get("/contract/user/frank").json()
         assert body["on_chain"] is None or "error" in (body["on_chain"] or {})
 
 

@@ -157,7 +157,7 @@ def test_member_carries_reputation_to_the_successor_site(
     assert (migration.imported_uploaded, migration.imported_downloaded) == (40 * GIB, 10 * GIB)
     assert migration.source_address == a["reputation"]
     # Imported and shown: the public endpoint, the member's API and their profile.
-    shown = Client().get("/contract/user/alice-on-b").json()
+    shown = api.get("/contract/user/alice-on-b").json()
     assert shown["imported"]["uploaded"] == 40 * GIB
     assert shown["imported"]["from"] == a["reputation"]
     assert shown["on_chain"] == {
