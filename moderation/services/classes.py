@@ -5,8 +5,9 @@ The ladder is ``user`` then the rungs of ``PBTS_CLASS_RULES`` (``moderation.rule
 member holding a ladder class is ever changed, so staff classes (``uploader``, ``vip``, any
 class not on the ladder) never are; nor are staff accounts, banned members and members with a
 :class:`~moderation.models.ClassLock` (staff set one to keep a class they chose by hand).
-Upload and ratio come from the ledger the tracker uses (``reputation.Ledger.uploaded`` and
-``downloaded``, the ratio of ``reputation.policy.ratio``); age from ``date_joined``.
+Upload and ratio are the ones the site's ratio rule uses: the ledger's announced upload plus
+upload bought with bonus points (``reputation.policy.site_uploaded``), and ``downloaded``, the
+ratio of ``reputation.policy.ratio``; age from ``date_joined``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from core.notifications import notify
 from moderation.models import ClassLock
 from moderation.rules import ClassRule, ladder, next_class, parse_rules
 from moderation.services._common import REASON_MAX_CHARS, clean_text
+from reputation.policy import site_uploaded
 from tracker.models import Member, MemberClass
 from tracker.services.members import moderation_check
 
@@ -56,15 +58,22 @@ def class_rules_apply(*, now: datetime | None = None) -> dict[tuple[str, str], i
             is_active=True,
             class_lock__isnull=True,
         )
-        .values_list("pk", "member_class", "date_joined", "ledger__uploaded", "ledger__downloaded")
+        .values_list(
+            "pk",
+            "member_class",
+            "date_joined",
+            "ledger__uploaded",
+            "ledger__bonus_uploaded",
+            "ledger__downloaded",
+        )
         .order_by("pk")
     )
     moves: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for pk, current, joined, uploaded, downloaded in rows.iterator(chunk_size=2000):
+    for pk, current, joined, uploaded, bonus, downloaded in rows.iterator(chunk_size=2000):
         target = next_class(
             rules=rules,
             current=current,
-            uploaded=uploaded or 0,
+            uploaded=site_uploaded(uploaded=uploaded or 0, bonus_uploaded=bonus or 0),
             downloaded=downloaded or 0,
             age_days=(now - joined).total_seconds() / 86400,
         )

@@ -147,6 +147,15 @@ def test_the_clock_promotes_a_member_once_old_enough():
 
 
 @pytest.mark.django_db
+def test_upload_bought_with_bonus_points_counts_like_the_sites_ratio_rule():
+    # 20 GiB announced + 10 GiB bought: 30 GiB for a ratio of 1.5 (the site's ratio rule).
+    member = _member(uploaded=20 * GIB, downloaded=20 * GIB, age_days=60)
+    assert class_rules_apply(now=NOW) == {}
+    Ledger.objects.filter(member=member).update(bonus_uploaded=10 * GIB)
+    assert class_rules_apply(now=NOW) == {("user", "power_user"): 1}
+
+
+@pytest.mark.django_db
 def test_promotion_never_touches_staff_classes_staff_banned_or_locked_members():
     rich = {"uploaded": 500 * GIB, "downloaded": GIB, "age_days": 500}
     poor = {"uploaded": 0, "downloaded": 500 * GIB, "age_days": 500}
