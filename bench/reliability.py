@@ -289,8 +289,9 @@ def _fault_lines(faults: dict, wipe: dict) -> list[str]:
             f"| SIGKILL during a statistics flush (inside the transaction, then after the "
             f"commit) | {kf['announces']:,} announces, {kf['credited_bytes']:,} bytes credited "
             f"to {kf['members']} members, {kf['history_rows']} history rows | nothing committed "
-            f"/ committed, batch left in Redis; the flush lock left for {kf['lock_left_s'][0]} "
-            f"s | {kf['batches_applied']} batches applied | {ok} |"
+            f"/ committed, batch left in Redis; the flush lock released "
+            f"{kf['lock_left_s'][0]} s after the kill | {kf['batches_applied']} batches "
+            f"applied | {ok} |"
         )
     if kv:
         lines.append(

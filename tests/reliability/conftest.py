@@ -4,6 +4,7 @@ them. Nothing here touches the machine's shared PostgreSQL or Redis."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 
@@ -42,8 +43,10 @@ def make_site(
     sites: list[PrivateSite] = []
 
     def make(*, redis: PrivateRedis | None = None, **extra: str) -> PrivateSite:
+        # Unique per test item, parameters included (a name is cut to PostgreSQL's 63 bytes).
         test = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
-        name = f"rel_{test}_{len(sites)}"
+        digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
+        name = f"rel_{test}_{digest}_{len(sites)}"
         site = PrivateSite(private_pg, redis or private_redis, name=name, log_dir=tmp_path, **extra)
         sites.append(site)
         return site

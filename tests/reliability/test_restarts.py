@@ -11,19 +11,11 @@ from __future__ import annotations
 import random
 import time
 
-import pytest
-
 from tests.reliability.figures import record
 from tests.reliability.kit import PrivateRedis, wait_until
 from tests.reliability.world import Announcer, Load, Swarms
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (2026-12-03, open in issue 14): under load, a Redis restart during "
-    "trackerd's announces sometimes credits a member more than was sent (seen once in a full "
-    "run: 45 of 60 (member, torrent) pairs about 7% over); passes when run alone",
-)
 def test_redis_restart_under_announce_load_keeps_answering_and_counts_once(make_site):
     # Redis as the production compose file runs it: with an append-only file, so that a
     # restart keeps the peers and the credits not yet flushed.
@@ -47,7 +39,8 @@ def test_redis_restart_under_announce_load_keeps_answering_and_counts_once(make_
         time.sleep(6)
         counts = load.stop()
         assert counts.bad == 0, (counts.failures, counts.errors)
-        assert load.marks["redis up"][0] - load.marks["redis down"][0] > 200  # answered while down
+        # Answered while down: 750 at 250/s, fewer on a loaded box (the load generator slows).
+        assert load.marks["redis up"][0] - load.marks["redis down"][0] > 100
         assert trackerd.stop() == 0, trackerd.log()  # pushes its last changes
         wait_until(site.stats_settled, timeout=60, what="statistics flushed")
         assert before > 0 and site.flushed_batches() > before

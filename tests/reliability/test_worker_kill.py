@@ -11,14 +11,13 @@ and lets the task run again.
 from __future__ import annotations
 
 import random
+import time
 
 from chain.client import ChainClient
 from chain.devnet import Anvil
 from tests.reliability.figures import record
 from tests.reliability.kit import wait_until
-from tests.reliability.world import FLUSH_LOCK, Announcer, Swarms
-
-LOCK_SECONDS = 300  # tracker.tasks.flush_stats's cache lock lifetime
+from tests.reliability.world import Announcer, Swarms
 
 
 def _announce(site, seed, swarms: Swarms, count: int) -> None:
@@ -35,13 +34,12 @@ def _announce(site, seed, swarms: Swarms, count: int) -> None:
     assert swarms.counts.bad == 0, (swarms.counts.failures, swarms.counts.errors)
 
 
-def _expire_flush_lock(site) -> int:
-    """The killed flush left its cache lock; returns its remaining lifetime (s) and deletes
-    it, as its expiry would."""
-    client = site.redis.client()
-    ttl = client.ttl(site.cache_key(FLUSH_LOCK))
-    client.delete(site.cache_key(FLUSH_LOCK))
-    return ttl
+def _flush_lock_released(site, killed_at: float) -> float:
+    """The killed flush's lock (a PostgreSQL session advisory lock) ends with its connection:
+    returns the seconds from the kill until it was free (it held flushes back 300 s when it
+    was a cache lock)."""
+    wait_until(lambda: not site.flush_lock_held(), timeout=10, what="flush lock released")
+    return round(time.monotonic() - killed_at, 2)
 
 
 def test_sigkill_during_a_statistics_flush_loses_nothing_and_counts_nothing_twice(make_site):
@@ -58,11 +56,11 @@ def test_sigkill_during_a_statistics_flush_loses_nothing_and_counts_nothing_twic
     site.send("tracker.flush_stats")
     site.wait_paused(worker)
     assert all(v == (0, 0) for v in site.ledgers().values())
+    assert site.flush_lock_held()
     worker.kill()
+    lock_left = _flush_lock_released(site, time.monotonic())
     assert (site.pending_batches(), site.flushed_batches()) == (1, 0)
     assert all(v == (0, 0) for v in site.ledgers().values())
-    lock_left = _expire_flush_lock(site)
-    assert 0 < lock_left <= LOCK_SECONDS
     site.worker()
     site.flush_until_settled()
     assert swarms.book.differences(site, members) == []
@@ -76,9 +74,8 @@ def test_sigkill_during_a_statistics_flush_loses_nothing_and_counts_nothing_twic
     site.wait_paused(worker)
     assert swarms.book.differences(site, members) == []  # committed
     worker.kill()
+    lock_left_2 = _flush_lock_released(site, time.monotonic())
     assert site.pending_batches() == 1
-    lock_left_2 = _expire_flush_lock(site)
-    assert 0 < lock_left_2 <= LOCK_SECONDS
     site.worker()
     site.flush_until_settled()
     assert swarms.book.differences(site, members) == []

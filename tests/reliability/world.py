@@ -33,7 +33,6 @@ from tests.reliability.kit import (
 )
 
 TEMPLATE = "pbts_template"
-FLUSH_LOCK = "lock:tracker.flush_stats"  # tracker.tasks.FLUSH_LOCK (a Django cache key)
 
 
 def migrated_postgres() -> PrivatePostgres:
@@ -204,8 +203,22 @@ class PrivateSite:
         return (
             not client.exists(self.redis_key("credit-log"))
             and not client.scard(self.redis_key("batches"))
-            and not client.exists(self.cache_key(FLUSH_LOCK))
+            and not self.flush_lock_held()
         )
+
+    def flush_lock_held(self) -> bool:
+        """Whether a flush holds its PostgreSQL advisory lock (``tracker.tasks.flush_lock``; a
+        bigint key shows in ``pg_locks`` as classid = high 32 bits, objid = low 32 bits)."""
+        from tracker.tasks import FLUSH_LOCK_ID
+
+        key = FLUSH_LOCK_ID & 0xFFFFFFFFFFFFFFFF
+        rows = self.sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()"
+            " AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 1",
+            [key >> 32, key & 0xFFFFFFFF],
+        )
+        return rows[0][0] > 0
 
     def flush_until_settled(self, *, timeout: float = 60.0) -> None:
         """Queue ``tracker.flush_stats`` (a worker must be running) until nothing waits."""
