@@ -301,10 +301,13 @@ def test_init_accepts_the_original_referrer_address_but_not_two_values(staff):
     assert "referrer_address" in reply.json() and reply.json()["success"] is False
 
 
-def test_malformed_json_is_a_400_with_success_false(staff):
+def test_malformed_json_and_wrong_method_answer_success_false(staff):
     reply = staff.post("/contract/update", "{", content_type="application/json")
     assert reply.status_code == 400
     assert reply.json()["success"] is False and reply.json()["error"]
+    wrong_method = staff.get("/contract/update")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["success"] is False and "GET" in wrong_method.json()["error"]
 
 
 def test_writes_without_chain_say_not_configured(staff, openapi):
