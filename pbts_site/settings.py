@@ -208,6 +208,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "ModerationReportCloseStatusEnum": "moderation.api.serializers.CLOSE_STATUS_CHOICES",
         "ModerationReportListStatusEnum": "moderation.api.serializers.LIST_STATUS_CHOICES",
         "ModerationWarningStateEnum": "moderation.api.serializers.WARNING_STATE_CHOICES",
+        # The bonus store's items (tracker.services.bonus UPLOAD, FREELEECH), named once.
+        "BonusStoreItemEnum": ["upload", "freeleech"],
     }
 )
 

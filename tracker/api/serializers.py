@@ -408,6 +408,12 @@ class HistoryRowSerializer(serializers.Serializer):
     hnr_deadline = serializers.SerializerMethodField(
         help_text="When the snatch must be seeded or shared back by (window end)."
     )
+    hnr_id = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The hit-and-run row of the snatch (staff forgive it at "
+        "/api/v1/members/{username}/hit-and-runs/{hnr_id}/forgive/); null when not tracked.",
+    )
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_moderation_reason(self, torrent: Torrent) -> str:
@@ -444,3 +450,58 @@ class HistoryRowSerializer(serializers.Serializer):
             return None
         deadline = HnrRule.from_settings().deadline(torrent.my_completed_at)
         return serializers.DateTimeField().to_representation(deadline)
+
+
+# --- Account deletion (docs/my-data.md) --------------------------------------------------
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    """Input of ``POST /api/v1/me/delete/``: the caller's current password and an explicit
+    ``confirm: true`` (the page's password field and confirmation box)."""
+
+    password = serializers.CharField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=4096,
+        help_text="Your current password.",
+    )
+    confirm = serializers.BooleanField(
+        help_text="Must be true: the account is deleted for good (anonymised), the statistics "
+        "stay under the name deleted-<id>."
+    )
+
+    def validate_confirm(self, value: bool) -> bool:
+        """Refuse anything but ``true``."""
+        if value is not True:
+            raise serializers.ValidationError("Set confirm to true to delete your account.")
+        return value
+
+
+# --- Hit-and-run forgiveness (docs/hit-and-run.md) ---------------------------------------
+
+
+class ForgiveSerializer(serializers.Serializer):
+    """Input of a hit-and-run forgiveness: the reason kept on the row and in the audit log."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class HitAndRunSerializer(serializers.Serializer):
+    """One hit-and-run row (``tracker.models.HitAndRun``) as staff see it after forgiving."""
+
+    id = serializers.IntegerField(read_only=True)
+    member = serializers.CharField(source="member.username", read_only=True)
+    torrent_id = serializers.IntegerField(source="history.torrent_id", read_only=True)
+    hnr_state = serializers.ChoiceField(
+        source="state", choices=HitAndRunState.choices, read_only=True
+    )
+    forgiven_by = serializers.CharField(
+        source="forgiven_by.username", read_only=True, allow_null=True, default=None
+    )
+    forgive_reason = serializers.CharField(read_only=True)
+    resolved_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    member_hnr_count = serializers.IntegerField(
+        source="member.hnr_count",
+        read_only=True,
+        help_text="The member's hit-and-runs counted after this change.",
+    )

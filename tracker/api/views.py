@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpResponse
@@ -25,9 +26,13 @@ from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.api.permissions import IsModeratorInGoodStanding
+from core.errors import Conflict, NotPermitted
 from tracker.api.serializers import (
+    AccountDeleteSerializer,
     CategorySerializer,
     DetailSerializer,
+    ForgiveSerializer,
+    HitAndRunSerializer,
     MemberQuerySerializer,
     MemberSerializer,
     MeSerializer,
@@ -42,10 +47,17 @@ from tracker.api.serializers import (
     TorrentUploadSerializer,
 )
 from tracker.filters import TorrentFilter
-from tracker.models import Category, Member, Torrent, TorrentFile
+from tracker.models import Category, HitAndRun, Member, Torrent, TorrentFile
 from tracker.selectors import member_announce_url, torrent_browse, torrent_visible
 from tracker.services.browse import torrent_tags_set
-from tracker.services.members import api_token_reset, member_ban, member_unban, passkey_reset
+from tracker.services.hnr import hnr_forgive
+from tracker.services.members import (
+    api_token_reset,
+    member_anonymise,
+    member_ban,
+    member_unban,
+    passkey_reset,
+)
 from tracker.services.torrents import (
     torrent_download,
     torrent_filename,
@@ -112,6 +124,41 @@ class TokenResetView(APIView):
     def post(self, request: Request) -> Response:
         """Reset the token and return the new one."""
         return Response(TokenResetSerializer({"token": api_token_reset(member=request.user)}).data)
+
+
+class AccountDeleteView(APIView):
+    """Delete (anonymise) the caller's account, as the "Delete my account" page does
+    (``tracker.services.members.member_anonymise``, docs/my-data.md)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "credentials"
+
+    @extend_schema(
+        request=AccountDeleteSerializer,
+        responses={
+            204: OpenApiResponse(description="Deleted: the token and every session stop working."),
+            400: FIELD_ERRORS,
+            403: FORBIDDEN,
+            409: OpenApiResponse(
+                DetailSerializer, description="Refused: the caller is the last superuser."
+            ),
+        },
+        summary="Delete my account",
+    )
+    def post(self, request: Request) -> Response:
+        """Check the password and the confirmation, delete the account, end this session.
+
+        A wrong password is ``400 {"password": [...]}``; ``confirm`` missing or not true is
+        ``400 {"confirm": [...]}``; the last active superuser is refused with ``409``.
+        """
+        form = AccountDeleteSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            member_anonymise(member=request.user, password=form.validated_data["password"])
+        except NotPermitted as err:  # the last superuser: the account's state, not the caller
+            raise Conflict(err.message, field=err.field) from err
+        logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Categories and torrents -----------------------------------------------------------
@@ -378,3 +425,37 @@ class MemberUnbanView(APIView):
             member=member, actor=request.user, reason=form.validated_data["reason"]
         )
         return Response(MemberSerializer(member).data)
+
+
+class HitAndRunForgiveView(APIView):
+    """Staff: forgive one of a member's hit-and-runs, as the history page does
+    (``tracker.services.hnr.hnr_forgive``, docs/hit-and-run.md)."""
+
+    permission_classes = [IsModeratorInGoodStanding]
+
+    @extend_schema(
+        request=ForgiveSerializer,
+        responses={
+            200: HitAndRunSerializer,
+            400: FIELD_ERRORS,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(
+                DetailSerializer,
+                description="Nothing to forgive: the snatch is satisfied, exempt or forgiven.",
+            ),
+        },
+        summary="Forgive a hit-and-run (staff)",
+    )
+    def post(self, request: Request, username: str, pk: int) -> Response:
+        """Forgive the hit-and-run ``pk`` of the member ``username`` (404 unless it is theirs);
+        the service refuses the caller's own, a member of the same or a higher rank (403) and
+        a row that is not open (409)."""
+        form = ForgiveSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        row = get_object_or_404(
+            HitAndRun.objects.select_related("member"), pk=pk, member__username=username
+        )
+        hnr_forgive(hit_and_run=row, actor=request.user, reason=form.validated_data["reason"])
+        row = HitAndRun.objects.select_related("member", "forgiven_by", "history").get(pk=row.pk)
+        return Response(HitAndRunSerializer(row).data)
