@@ -29,6 +29,7 @@ SCALING_HEADER = [
     "throughput_per_s",
     "efficiency",
     "cpus_used",
+    "ops_per_cpu_s",
 ]
 WORKER_HEADER = [
     "workload",
@@ -93,6 +94,7 @@ def write_csvs(
                     f"{p.throughput:.3f}",
                     f"{s.efficiency(p):.3f}",
                     f"{p.cpu_share:.3f}",
+                    f"{p.per_cpu_second:.3f}",
                 ]
             )
             workers += [
@@ -268,7 +270,7 @@ def write_report(
             lines.append(
                 f"  {p.workers} worker(s): {p.operations:8d} ops in {p.seconds:7.2f} s = "
                 f"{p.throughput:10.1f} ops/s, efficiency {s.efficiency(p):.2f}, "
-                f"{p.cpu_share:.2f} CPUs used"
+                f"{p.cpu_share:.2f} CPUs used, {p.per_cpu_second:.1f} ops per CPU second"
             )
     lines += [
         "",

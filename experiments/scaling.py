@@ -54,6 +54,12 @@ class ScalingPoint:
         return sum(run.cpu_seconds for run in self.runs) / self.seconds
 
     @property
+    def per_cpu_second(self) -> float:
+        """Operations per CPU second of the workers: what a core would do if it were theirs
+        alone (it hardly moves with the box's load, unlike the throughput)."""
+        return self.operations / max(sum(run.cpu_seconds for run in self.runs), 1e-9)
+
+    @property
     def throughput(self) -> float:
         """Operations per second, all workers together."""
         return self.operations / self.seconds

@@ -138,5 +138,7 @@ def serve(path: Path) -> tuple[StandIn, threading.Thread]:
 
 if __name__ == "__main__":
     socket_path = Path(sys.argv[1])
+    if socket_path.is_socket():  # left by an earlier run
+        socket_path.unlink()
     print(f"dstack stand-in on {socket_path}; DSTACK_SIMULATOR_ENDPOINT={socket_path}")
     StandIn(str(socket_path)).serve_forever()

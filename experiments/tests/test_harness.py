@@ -82,6 +82,9 @@ def test_scaling_covers_1_2_4_8_workers_with_efficiency(run):
         assert throughput > 0 and int(row["operations"]) > 0
         # CPU seconds of the workers over wall seconds: some, and never more than the box has.
         assert 0 < float(row["cpus_used"]) <= (os.cpu_count() or 1) + 0.1
+        # Operations per CPU second: the throughput over the CPUs the workers used.
+        per_cpu = float(row["ops_per_cpu_s"])
+        assert per_cpu == pytest.approx(throughput / float(row["cpus_used"]), rel=0.01)
         assert float(row["seconds"]) >= 2.0
         if row["workers"] == "1":
             assert row["efficiency"] == "1.000"
