@@ -170,27 +170,70 @@ def flush_now() -> bool:
 REAP_SECONDS = 30.0
 
 
+class RedisHealth:
+    """Says once that Redis went away and once that it is back, instead of a traceback every
+    sync period (0.5 s) while it is down: a warning (no traceback) on the first failed call,
+    an info line on the first call that works again. Not thread-safe: one per background
+    thread."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def failed(self, exc: redis.RedisError) -> None:
+        """A call to Redis failed (``exc``); logs a warning if it worked before."""
+        if not self.down:
+            self.down = True
+            log.warning(
+                "Redis unreachable (%s): announces are answered from this process's memory;"
+                " the peer changes are kept and pushed when it is back",
+                exc,
+            )
+
+    def ok(self) -> None:
+        """A call to Redis worked; logs an info line if it had failed before."""
+        if self.down:
+            self.down = False
+            log.info("Redis reachable again: the kept peer changes are pushed")
+
+
+@dataclass(slots=True)
+class _Timers:
+    last_flush: float
+    last_reap: float
+
+
+def _background_step(rt: Runtime, health: RedisHealth, timers: _Timers) -> None:
+    """One period of the background thread: reap, share, flush (see :func:`_background`).
+    Redis failures go to ``health``; anything else is logged with its traceback."""
+    try:
+        now = time.monotonic()
+        if now - timers.last_reap >= REAP_SECONDS:
+            timers.last_reap = now
+            rt.store.reap(max_age=settings.PBTS_PEER_TIMEOUT)
+        if rt.sync is not None:
+            rt.sync.sync()
+            health.ok()
+        if settings.PBTS_INPROCESS_FLUSH and now - timers.last_flush >= settings.PBTS_FLUSH_SECONDS:
+            timers.last_flush = now
+            flush_now()
+    except redis.RedisError as exc:
+        health.failed(exc)
+    except Exception:
+        log.exception("peer sync or statistics flush failed; it is retried")
+    finally:
+        close_old_connections()
+
+
 def _background(stop: threading.Event) -> None:
     """Share (every ``PBTS_SYNC_SECONDS``), reap (every ``REAP_SECONDS``) and flush (every
     ``PBTS_FLUSH_SECONDS`` when ``PBTS_INPROCESS_FLUSH``)."""
     rt = runtime()
     period = settings.PBTS_SYNC_SECONDS if rt.sync else settings.PBTS_FLUSH_SECONDS
-    last_flush = last_reap = time.monotonic()
+    started = time.monotonic()
+    timers = _Timers(last_flush=started, last_reap=started)
+    health = RedisHealth()
     while not stop.wait(period):
-        try:
-            now = time.monotonic()
-            if now - last_reap >= REAP_SECONDS:
-                last_reap = now
-                rt.store.reap(max_age=settings.PBTS_PEER_TIMEOUT)
-            if rt.sync is not None:
-                rt.sync.sync()
-            if settings.PBTS_INPROCESS_FLUSH and now - last_flush >= settings.PBTS_FLUSH_SECONDS:
-                last_flush = now
-                flush_now()
-        except Exception:
-            log.exception("peer sync or statistics flush failed; it is retried")
-        finally:
-            close_old_connections()
+        _background_step(rt, health, timers)
 
 
 def ensure_started() -> None:
