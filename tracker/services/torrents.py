@@ -247,11 +247,14 @@ def torrent_moderate(*, torrent: Torrent, actor: Member, status: str, reason: st
     info_hash is invalidated so the tracker sees the change at once.
 
     Raises:
-        NotPermitted: the actor is not staff.
+        NotPermitted: the actor is banned (a banned moderator moderates nothing, as in
+            ``member_moderate``), inactive, or not staff.
         InvalidInput: ``status`` is not a ``TorrentStatus`` value (field ``status``), or no
             reason is given for ``rejected``/``deleted`` (field ``reason``).
     """
-    if not actor.is_moderator:
+    if actor.is_banned:
+        raise NotPermitted("Your account is banned: you cannot moderate.")
+    if not (actor.is_active and actor.is_moderator):
         raise NotPermitted("Only staff can moderate torrents.")
     if status not in TorrentStatus.values:
         raise InvalidInput("Unknown torrent status.", field="status")
