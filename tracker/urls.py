@@ -13,6 +13,7 @@ from tracker.views import accounts, bookmarks, feeds, pages, password_reset, tor
 from tracker.views import bonus as bonus_views
 from tracker.views import history as history_views
 from tracker.views import mydata as mydata_views
+from tracker.views import password_change as password_change_views
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -83,7 +84,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password/change/",
-        member_required(auth_views.PasswordChangeView.as_view()),
+        member_required(password_change_views.ThrottledPasswordChangeView.as_view()),
         name="password_change",
     ),
     path(
