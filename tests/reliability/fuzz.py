@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,17 @@ def run_schemathesis(
         token_reset: fuzz only ``POST me/token/reset/`` (which invalidates the token);
             otherwise every other operation.
     """
-    cmd = [ST, "run", f"{site.url}/api/schema/", "-H", f"Authorization: Token {site.tokens[role]}"]
+    # The schema is read once, with a generous timeout (generating it takes several seconds on
+    # a loaded 2-core box, more than st's own 10 s schema timeout), and handed to st as a file.
+    schema = report.parent / f"schema-{role}.json"
+    request = urllib.request.Request(
+        f"{site.url}/api/schema/?format=json",
+        headers={"Authorization": f"Token {site.tokens[role]}"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        schema.write_bytes(reply.read())
+    cmd = [ST, "run", str(schema), "--url", site.url]
+    cmd += ["-H", f"Authorization: Token {site.tokens[role]}"]
     cmd += ["--checks", checks, "--max-examples", str(max_examples), "--seed", str(seed)]
     cmd += ["--workers", "1", "--phases", "coverage,fuzzing", "--request-timeout", "30"]
     cmd += ["--include-path-regex" if token_reset else "--exclude-path-regex", TOKEN_RESET]

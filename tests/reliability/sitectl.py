@@ -116,6 +116,7 @@ def seed_api(*, torrents: int = 3, chain: bool = False) -> dict:
     tokens, and ``torrents`` approved torrents of the member's; their tokens and ids. With
     ``chain``, also this site's contracts on the configured chain."""
     from django.core.management import call_command
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from chain.tests.sitekit import set_up_contracts
     from tracker.services.members import member_api_token, member_create
@@ -124,6 +125,9 @@ def seed_api(*, torrents: int = 3, chain: bool = False) -> dict:
     call_command("seed", verbosity=0)
     member = member_create(username="alice", email="alice@example.org")
     staff = member_create(username="moderator", email="mod@example.org", is_staff=True)
+    # Staff tokens open staff endpoints only for staff with two-factor authentication
+    # (PBTS_STAFF_REQUIRE_2FA, on as in production): the moderator has set it up.
+    TOTPDevice.objects.create(user=staff, name="fuzz", confirmed=True)
     made = [upload_torrent(member, name=f"api-{i}.bin") for i in range(torrents)]
     if chain:
         set_up_contracts()
