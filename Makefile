@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 # Debian packages the test suite drives (real tools, real clients; the reliability suite starts
 # private redis-server and PostgreSQL instances of its own).
-TEST_DEBS := mktorrent aria2 python3-libtorrent chromium redis-server postgresql
+TEST_DEBS := mktorrent aria2 python3-libtorrent chromium redis-server postgresql \
+  transmission-daemon transmission-cli deluged deluge-console rtorrent iproute2
 
 .PHONY: run test test-compiled lint format install speedups test-deps migrate seed worker beat trackerd bench check-deploy clean
 .PHONY: test-npm contracts check-contracts chain bench-chain
