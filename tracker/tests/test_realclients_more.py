@@ -22,6 +22,8 @@ packages in the Makefile's ``TEST_DEBS``; docs/real-clients.md describes the set
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,7 @@ from tracker.tests.realclients import (
     LibtorrentClient,
     RtorrentClient,
     TransmissionClient,
+    wait_until,
 )
 from tracker.tests.test_announce import announce as http_announce
 from tracker.tests.test_realclients import AnnounceRecorder, _fresh_in_process_store, run_swarm
@@ -134,3 +137,27 @@ def test_the_seeded_whitelist_admits_the_client_and_refuses_an_unlisted_one(
     assert admitted[b"complete"] == 1, admitted
     refused = http_announce(client, member, torrent, peer=b"-TR2940-", port=51414)
     assert refused == {b"failure reason": b"Client not allowed"}
+
+
+def test_the_namespace_is_closed_and_removed_with_its_processes_even_when_the_test_fails():
+    """Inside the namespace the only route is the veth /30 (no default route, nothing beyond
+    the host end); when the body raises, the process left inside is killed, and the namespace
+    and both veth ends are gone."""
+    left_inside = None
+    with pytest.raises(RuntimeError, match="test body failed"), network_namespace() as ns:
+        routes = subprocess.run(
+            [*ns.exec_prefix, "ip", "-4", "route", "show"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=True,
+        ).stdout
+        assert "default" not in routes and ns.host_addr.rsplit(".", 1)[0] in routes, routes
+        left_inside = subprocess.Popen([*ns.exec_prefix, "sleep", "60"], start_new_session=True)
+        assert wait_until(lambda: left_inside.pid in ns.pids(), timeout=10), ns.pids()
+        raise RuntimeError("test body failed")
+    assert left_inside is not None and left_inside.wait(timeout=15) == -signal.SIGKILL
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=15)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=15)
+    assert ns.name not in names.stdout
+    assert ns.host_if not in links.stdout and ns.ns_if not in links.stdout
