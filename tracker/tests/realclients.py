@@ -145,7 +145,7 @@ class ClientProcess:
     Args:
         torrent: the member's .torrent file (it carries their passkey announce URL).
         workdir: a fresh directory for the download, the log and any client state.
-        port: the TCP port to listen on (127.0.0.1 only).
+        port: the TCP port to listen on (on :attr:`host` only).
     """
 
     name = "client"
