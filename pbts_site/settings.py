@@ -323,6 +323,13 @@ PBTS_NEGATIVE_CACHE_SECONDS = env.int("PBTS_NEGATIVE_CACHE_SECONDS", default=60)
 PBTS_PASSWORD_RESET_PER_HOUR = env.int("PBTS_PASSWORD_RESET_PER_HOUR", default=5)
 MIN_RATIO = env.float("MIN_RATIO", default=0.5)
 PBTS_RATIO_GRACE_BYTES = env.int("PBTS_RATIO_GRACE_BYTES", default=5 * 1024**3)
+# Figures imported from a predecessor site by a chain migration (docs/chain.md) count for the
+# ratio rule: upload (at most the cap, bytes, 0: no cap; the imported download is scaled by
+# the same factor) and download (both sides by default, so an import cannot bring the good
+# side only).
+PBTS_IMPORTED_UPLOAD_COUNTS = env.bool("PBTS_IMPORTED_UPLOAD_COUNTS", default=True)
+PBTS_IMPORTED_DOWNLOAD_COUNTS = env.bool("PBTS_IMPORTED_DOWNLOAD_COUNTS", default=True)
+PBTS_IMPORTED_UPLOAD_CAP_BYTES = env.int("PBTS_IMPORTED_UPLOAD_CAP_BYTES", default=100 * 1024**3)
 MAX_PEERS = env.int("MAX_PEERS", default=50)
 # Announce (seconds unless noted). Clients re-announce every interval (+ up to 10% jitter).
 PBTS_ANNOUNCE_INTERVAL = env.int("PBTS_ANNOUNCE_INTERVAL", default=1800)

@@ -85,7 +85,53 @@ def bonus_points_per_hour(
     return formula.base * size_term * rarity_term * age_term
 
 
-def site_uploaded(*, uploaded: int, bonus_uploaded: int) -> int:
-    """Upload (bytes) the site's ratio rule counts: announced plus bought with bonus points.
-    Verified, imported and on-chain figures never include the bonus part."""
-    return uploaded + bonus_uploaded
+@dataclass(frozen=True, slots=True)
+class ImportedPolicy:
+    """How figures imported from a predecessor site (``Ledger.imported_*``, written only by a
+    chain migration, docs/chain.md) count for the site's ratio rule (settings
+    ``PBTS_IMPORTED_UPLOAD_COUNTS``, ``PBTS_IMPORTED_DOWNLOAD_COUNTS``,
+    ``PBTS_IMPORTED_UPLOAD_CAP_BYTES``).
+
+    ``upload_cap_bytes`` (bytes, 0: no cap) bounds the imported upload counted; when it bites,
+    the imported download counted is scaled by the same factor, so the imported ratio is kept
+    (a big, good history is not turned into a bad one) while the credit is bounded.
+    """
+
+    upload_counts: bool = True
+    download_counts: bool = True
+    upload_cap_bytes: int = 0
+
+
+def site_figures(
+    *,
+    uploaded: int,
+    downloaded: int,
+    bonus_uploaded: int = 0,
+    imported_uploaded: int = 0,
+    imported_downloaded: int = 0,
+    imported: ImportedPolicy,
+) -> tuple[int, int]:
+    """The ``(uploaded, downloaded)`` (bytes) the site's ratio rule counts for a member: the
+    one owner of that rule, used by the announce path (``tracker.authcache``), the displayed
+    ratio, the class rules and (as SQL) ``reputation.selectors.below_min_ratio``.
+
+    Upload: announced + bought with bonus points + imported (if ``imported.upload_counts``,
+    at most ``imported.upload_cap_bytes`` when non-zero). Download: announced + imported (if
+    ``imported.download_counts``; scaled by ``cap / imported_uploaded`` when the cap bites).
+    Verified and on-chain figures never include bonus upload, and these sums are never
+    written back: ``imported_*`` stay separate from ``verified_*`` (chain push compares
+    imported + verified with what it pushed).
+
+    Args:
+        uploaded, downloaded: announced totals; bonus_uploaded: ``Ledger.bonus_uploaded``;
+            imported_uploaded, imported_downloaded: ``Ledger.imported_*`` (negative values
+            are treated as 0); imported: the import policy.
+    """
+    imp_up, imp_down = max(imported_uploaded, 0), max(imported_downloaded, 0)
+    cap = imported.upload_cap_bytes
+    if cap > 0 and imp_up > cap:
+        imp_down = imp_down * cap // imp_up
+        imp_up = cap
+    up = uploaded + bonus_uploaded + (imp_up if imported.upload_counts else 0)
+    down = downloaded + (imp_down if imported.download_counts else 0)
+    return up, down

@@ -2,36 +2,90 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import F, Q
-from django.db.models.lookups import LessThan
+from django.db.models import Case, DecimalField, Expression, F, Q, Value, When
+from django.db.models.functions import Cast, Floor, Least
+from django.db.models.lookups import GreaterThan, LessThan
 
-from reputation.models import BonusAccount, BonusTransaction
+from reputation.models import BonusAccount, BonusTransaction, Ledger
+from reputation.policy import ImportedPolicy, site_figures
+
+NUMERIC = DecimalField(max_digits=38, decimal_places=0)
+
+
+def imported_policy() -> ImportedPolicy:
+    """The import policy from settings (``PBTS_IMPORTED_UPLOAD_COUNTS``,
+    ``PBTS_IMPORTED_DOWNLOAD_COUNTS``, ``PBTS_IMPORTED_UPLOAD_CAP_BYTES``; docs/chain.md)."""
+    return ImportedPolicy(
+        upload_counts=settings.PBTS_IMPORTED_UPLOAD_COUNTS,
+        download_counts=settings.PBTS_IMPORTED_DOWNLOAD_COUNTS,
+        upload_cap_bytes=max(int(settings.PBTS_IMPORTED_UPLOAD_CAP_BYTES), 0),
+    )
+
+
+def ledger_site_figures(ledger: Ledger | None) -> tuple[int, int]:
+    """``(uploaded, downloaded)`` in bytes the ratio rule counts for a ledger row
+    (``reputation.policy.site_figures`` under :func:`imported_policy`); ``(0, 0)`` for none."""
+    if ledger is None:
+        return 0, 0
+    return site_figures(
+        uploaded=ledger.uploaded,
+        downloaded=ledger.downloaded,
+        bonus_uploaded=ledger.bonus_uploaded,
+        imported_uploaded=ledger.imported_uploaded,
+        imported_downloaded=ledger.imported_downloaded,
+        imported=imported_policy(),
+    )
+
+
+def site_figures_sql(*, prefix: str = "") -> tuple[Expression, Expression]:
+    """``reputation.policy.site_figures`` as SQL expressions ``(uploaded, downloaded)`` over
+    ledger columns (``prefix``: ``""`` on ``Ledger``, ``"ledger__"`` through a member); the
+    download is NUMERIC (the cap's scaling is exact, no bigint overflow)."""
+    imp = imported_policy()
+
+    def col(name: str) -> F:
+        return F(f"{prefix}{name}")
+
+    up = col("uploaded") + col("bonus_uploaded")
+    down = Cast(col("downloaded"), NUMERIC)
+    cap = imp.upload_cap_bytes
+    if imp.upload_counts:
+        up = up + (Least(col("imported_uploaded"), Value(cap)) if cap else col("imported_uploaded"))
+    if imp.download_counts:
+        imported_down = Cast(col("imported_downloaded"), NUMERIC)
+        if cap:
+            imported_down = Case(
+                When(
+                    **{f"{prefix}imported_uploaded__gt": cap},
+                    then=Floor(imported_down * Value(cap) / col("imported_uploaded")),
+                ),
+                default=imported_down,
+                output_field=NUMERIC,
+            )
+        down = down + imported_down
+    return up, down
 
 
 def below_min_ratio(*, on: Literal["ledger", "member"] = "ledger") -> Q:
     """Members the ratio rule refuses to leech (``reputation.policy.leech_verdict``): past the
-    grace allowance (``PBTS_RATIO_GRACE_BYTES``, bytes downloaded) with uploaded (announced
-    plus bonus upload, ``reputation.policy.site_uploaded``) / downloaded below ``MIN_RATIO``,
-    and not ratio-exempt.
+    grace allowance (``PBTS_RATIO_GRACE_BYTES``, bytes downloaded) with uploaded / downloaded
+    below ``MIN_RATIO``, both as ``reputation.policy.site_figures`` counts them (bonus and
+    imported figures included per the import policy), and not ratio-exempt.
 
     Args:
         on: the queryset's model: ``"ledger"`` (``reputation.Ledger``) or ``"member"`` (the
             member model, through its ``ledger``).
     """
     ledger, member = ("", "member__") if on == "ledger" else ("ledger__", "")
-    return Q(
-        **{
-            f"{ledger}downloaded__gt": settings.PBTS_RATIO_GRACE_BYTES,
-            f"{member}is_ratio_exempt": False,
-        }
-    ) & Q(
-        LessThan(
-            F(f"{ledger}uploaded") + F(f"{ledger}bonus_uploaded"),
-            F(f"{ledger}downloaded") * settings.MIN_RATIO,
-        )
+    up, down = site_figures_sql(prefix=ledger)
+    return (
+        Q(**{f"{member}is_ratio_exempt": False})
+        & Q(GreaterThan(down, Value(settings.PBTS_RATIO_GRACE_BYTES)))
+        & Q(LessThan(up, down * Value(Decimal(str(settings.MIN_RATIO)))))
     )
 
 

@@ -104,7 +104,7 @@ def ledger_credit_imported(*, member_id: int, uploaded: int, downloaded: int) ->
 
 def ledger_credit_bonus(*, member_id: int, uploaded: int) -> None:
     """Add upload bought with bonus points (bytes) to ``Ledger.bonus_uploaded``: it counts for
-    the site's ratio rule (``reputation.policy.site_uploaded``) and nothing else; the
+    the site's ratio rule (``reputation.policy.site_figures``) and nothing else; the
     announced, verified and imported figures (and so the chain's) are untouched. Runs in the
     caller's transaction (``tracker.services.bonus.bonus_store_buy``, with the spend).
 

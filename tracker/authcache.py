@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from reputation.policy import site_uploaded
+from reputation.policy import site_figures
+from reputation.selectors import imported_policy
 from tracker.announce.records import MemberStanding, TorrentStanding
 from tracker.models import ClientPrefix, Member, Torrent, TorrentStatus
 
@@ -42,21 +43,29 @@ _MEMBER_COLUMNS = (
     "ledger__uploaded",
     "ledger__downloaded",
     "ledger__bonus_uploaded",
+    "ledger__imported_uploaded",
+    "ledger__imported_downloaded",
 )
 
 
 def _member_fields(row: dict) -> dict:
+    # The ratio rule's figures: bonus upload (docs/bonus.md) and imported figures per the
+    # import policy (docs/chain.md) included, by reputation.policy.site_figures.
+    uploaded, downloaded = site_figures(
+        uploaded=row["ledger__uploaded"] or 0,
+        downloaded=row["ledger__downloaded"] or 0,
+        bonus_uploaded=row["ledger__bonus_uploaded"] or 0,
+        imported_uploaded=row["ledger__imported_uploaded"] or 0,
+        imported_downloaded=row["ledger__imported_downloaded"] or 0,
+        imported=imported_policy(),
+    )
     return {
         "member_id": row["id"],
         "is_banned": row["is_banned"],
         "can_download": row["can_download"],
         "is_ratio_exempt": row["is_ratio_exempt"],
-        # The ratio rule counts upload bought with bonus points (docs/bonus.md).
-        "uploaded": site_uploaded(
-            uploaded=row["ledger__uploaded"] or 0,
-            bonus_uploaded=row["ledger__bonus_uploaded"] or 0,
-        ),
-        "downloaded": row["ledger__downloaded"] or 0,
+        "uploaded": uploaded,
+        "downloaded": downloaded,
         "hnr_disabled": row["hnr_disabled"],
     }
 

@@ -5,9 +5,9 @@ The ladder is ``user`` then the rungs of ``PBTS_CLASS_RULES`` (``moderation.rule
 member holding a ladder class is ever changed, so staff classes (``uploader``, ``vip``, any
 class not on the ladder) never are; nor are staff accounts, banned members and members with a
 :class:`~moderation.models.ClassLock` (staff set one to keep a class they chose by hand).
-Upload and ratio are the ones the site's ratio rule uses: the ledger's announced upload plus
-upload bought with bonus points (``reputation.policy.site_uploaded``), and ``downloaded``, the
-ratio of ``reputation.policy.ratio``; age from ``date_joined``.
+Upload and ratio are the ones the site's ratio rule uses (``reputation.policy.site_figures``:
+announced upload plus upload bought with bonus points plus imported figures per the import
+policy, docs/chain.md), the ratio of ``reputation.policy.ratio``; age from ``date_joined``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from core.notifications import notify
 from moderation.models import ClassLock
 from moderation.rules import ClassRule, ladder, next_class, parse_rules
 from moderation.services._common import REASON_MAX_CHARS, clean_text
-from reputation.policy import site_uploaded
+from reputation.policy import site_figures
+from reputation.selectors import imported_policy
 from tracker.models import Member, MemberClass
 from tracker.services.members import moderation_check
 
@@ -65,16 +66,27 @@ def class_rules_apply(*, now: datetime | None = None) -> dict[tuple[str, str], i
             "ledger__uploaded",
             "ledger__bonus_uploaded",
             "ledger__downloaded",
+            "ledger__imported_uploaded",
+            "ledger__imported_downloaded",
         )
         .order_by("pk")
     )
     moves: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for pk, current, joined, uploaded, bonus, downloaded in rows.iterator(chunk_size=2000):
+    imported = imported_policy()
+    for pk, current, joined, up, bonus, down, imp_up, imp_down in rows.iterator(chunk_size=2000):
+        uploaded, downloaded = site_figures(
+            uploaded=up or 0,
+            downloaded=down or 0,
+            bonus_uploaded=bonus or 0,
+            imported_uploaded=imp_up or 0,
+            imported_downloaded=imp_down or 0,
+            imported=imported,
+        )
         target = next_class(
             rules=rules,
             current=current,
-            uploaded=site_uploaded(uploaded=uploaded or 0, bonus_uploaded=bonus or 0),
-            downloaded=downloaded or 0,
+            uploaded=uploaded,
+            downloaded=downloaded,
             age_days=(now - joined).total_seconds() / 86400,
         )
         if target != current:

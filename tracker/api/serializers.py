@@ -16,7 +16,8 @@ from rest_framework import serializers
 from core.errors import DomainError
 from core.two_factor import has_two_factor
 from reputation.models import Ledger
-from reputation.policy import ratio, site_uploaded
+from reputation.policy import ratio
+from reputation.selectors import ledger_site_figures
 from tracker.models import (
     Category,
     HitAndRunState,
@@ -64,12 +65,12 @@ class LedgerFieldsMixin(serializers.Serializer):
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_ratio(self, member: Member) -> float | None:
-        """The share ratio per ``reputation.policy.ratio``, bonus upload included."""
+        """The share ratio the site's rule uses (``reputation.policy.site_figures``: bonus
+        upload and imported figures per the import policy included)."""
         ledger = _ledger_of(member)
         if ledger is None:
             return None
-        up = site_uploaded(uploaded=ledger.uploaded, bonus_uploaded=ledger.bonus_uploaded)
-        return ratio(up, ledger.downloaded)
+        return ratio(*ledger_site_figures(ledger))
 
 
 class MeSerializer(LedgerFieldsMixin, serializers.ModelSerializer):

@@ -19,7 +19,8 @@ from core.errors import DomainError
 from core.two_factor import has_two_factor, recovery_codes_left
 from core.views import form_post_only, member_required
 from reputation.models import Ledger
-from reputation.policy import ratio, site_uploaded
+from reputation.policy import ratio
+from reputation.selectors import ledger_site_figures
 from tracker import announce_runtime
 from tracker.forms import (
     ConfirmForm,
@@ -61,18 +62,21 @@ class MemberStats:
     seeding: int
     leeching: int
     bonus_uploaded: int = 0
+    site_uploaded: int = 0
+    site_downloaded: int = 0
 
     @property
     def ratio(self) -> str:
-        """The ratio label (see :func:`ratio_label`), bonus upload included (the site's rule)."""
-        up = site_uploaded(uploaded=self.uploaded, bonus_uploaded=self.bonus_uploaded)
-        return ratio_label(up, self.downloaded)
+        """The ratio label (see :func:`ratio_label`) of the site's rule's figures
+        (``reputation.policy.site_figures``: bonus upload and imported figures included)."""
+        return ratio_label(self.site_uploaded, self.site_downloaded)
 
 
 def member_stats(member: Member) -> MemberStats:
     """Read the member's ledger (zeros when it has none) and peer counts."""
     ledger = Ledger.objects.filter(member=member).first() or Ledger(member=member)
     seeding, leeching = member_peer_counts(member)
+    site_up, site_down = ledger_site_figures(ledger)
     return MemberStats(
         uploaded=ledger.uploaded,
         downloaded=ledger.downloaded,
@@ -81,6 +85,8 @@ def member_stats(member: Member) -> MemberStats:
         seeding=seeding,
         leeching=leeching,
         bonus_uploaded=ledger.bonus_uploaded,
+        site_uploaded=site_up,
+        site_downloaded=site_down,
     )
 
 
