@@ -144,6 +144,9 @@ def test_fresh_sqlite_site_bootstraps_idempotently_and_serves_health(tmp_path):
         with browser.open(lines["set_password_url"], timeout=10) as reply:
             page = reply.read().decode()
         assert "new_password1" in page and "new_password2" in page
+        deadline = time.monotonic() + 10
+        while "Periodic tasks" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert "Periodic tasks" in out.read_text()
     finally:
         server.send_signal(signal.SIGTERM)

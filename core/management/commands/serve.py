@@ -22,4 +22,5 @@ class Command(RunserverCommand):
             self.stdout.write(
                 "Periodic tasks (hit-and-runs, bonus points, ...) run in this process."
             )
+            self.stdout.flush()  # before serving, also when stdout is a file or a pipe
         super().inner_run(*args, **options)
