@@ -17,18 +17,25 @@ import sys
 import psycopg
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from chain.contracts import record_id
 from chain.devnet import BASE_DIR
 from chain.models import ChainConfig, ChainMember, Migration, MigrationStatus
+from chain.services.migration import migration_challenge
 from chain.services.push import members_push
 from chain.services.transactions import chain_client
 from chain.tests.sitekit import chain_settings, credit, keyed_member, new_keypair
+from core.errors import Conflict
 from receipts.bls import pop_prove, sign
+from reputation.models import Ledger
+from tracker import announce_runtime, authcache
+from tracker.models import ClientPrefix
 from tracker.services.members import member_api_token
 from tracker.tests.factories import DEFAULT_PASSWORD, MemberFactory
+from tracker.tests.test_announce import Clock, announce
+from tracker.tests.torrents import upload_torrent
 
 pytestmark = pytest.mark.django_db
 GIB = 1024**3
@@ -126,14 +133,41 @@ def two_sites(anvil, site_a):
         yield site, keys, a
 
 
+@pytest.fixture
+def site_b_swarm(monkeypatch):
+    """A torrent on site B, its announce runtime on a fake clock, Transmission whitelisted."""
+    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime(clock=Clock()))
+    ClientPrefix.objects.create(prefix="-TR4", name="Transmission 4")
+    return upload_torrent(MemberFactory())
+
+
+def _leech(member, torrent) -> dict:
+    """Announce as a leecher on site B with the member's standing read afresh."""
+    authcache.invalidate_passkey(member.passkey)
+    return announce(Client(), member, torrent, left=500)
+
+
+@override_settings(
+    MIN_RATIO=0.5,
+    PBTS_RATIO_GRACE_BYTES=0,
+    PBTS_IMPORTED_UPLOAD_COUNTS=True,
+    PBTS_IMPORTED_DOWNLOAD_COUNTS=True,
+    PBTS_IMPORTED_UPLOAD_CAP_BYTES=0,
+)
 def test_member_carries_reputation_to_the_successor_site(
-    two_sites, django_capture_on_commit_callbacks
+    two_sites, site_b_swarm, django_capture_on_commit_callbacks, settings
 ):
     _site, (sk, pk), a = two_sites
     config = ChainConfig.objects.get()
     assert config.referrer_address == a["reputation"]
-    # On site B, the member (another username here) registers the same BLS key.
+    # On site B, the member (another username here) registers the same BLS key. Their own
+    # figures on B (0 up / 30 GiB down) are below MIN_RATIO: B refuses them to leech.
     member = MemberFactory(username="alice-on-b")
+    Ledger.objects.filter(member=member).update(uploaded=0, downloaded=30 * GIB)
+    torrent = site_b_swarm
+    assert _leech(member, torrent) == {
+        b"failure reason": b"Downloading disabled: ratio 0.00 is below 0.50"
+    }
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {member_api_token(member)}")
     reply = api.post("/register", {"public_key": b64(pk), "pop": b64(pop_prove(sk))}, format="json")
@@ -171,15 +205,39 @@ def test_member_carries_reputation_to_the_successor_site(
     page.login(username="alice-on-b", password=DEFAULT_PASSWORD)
     html = _profile(page)
     assert "Imported" in html and a["reputation"] in html
+    # The imported figures count for B's ratio rule: (0 + 40) / (30 + 10) = 1.00.
+    ledger = Ledger.objects.get(member=member)
+    assert (ledger.imported_uploaded, ledger.imported_downloaded) == (40 * GIB, 10 * GIB)
+    assert (ledger.verified_uploaded, ledger.verified_downloaded) == (0, 0)  # never mixed
+    assert b"peers" in _leech(member, torrent)
+    assert api.get("/api/v1/me/").json()["ratio"] == pytest.approx(1.0)
+    # A 10 GiB cap counts 10 up / 2.5 down: 10 / 32.5 = 0.31, refused.
+    settings.PBTS_IMPORTED_UPLOAD_CAP_BYTES = 10 * GIB
+    assert _leech(member, torrent) == {
+        b"failure reason": b"Downloading disabled: ratio 0.31 is below 0.50"
+    }
+    # With the policy off, the import is shown but does not count: refused as before.
+    settings.PBTS_IMPORTED_UPLOAD_CAP_BYTES = 0
+    settings.PBTS_IMPORTED_UPLOAD_COUNTS = False
+    settings.PBTS_IMPORTED_DOWNLOAD_COUNTS = False
+    assert _leech(member, torrent) == {
+        b"failure reason": b"Downloading disabled: ratio 0.00 is below 0.50"
+    }
+    settings.PBTS_IMPORTED_UPLOAD_COUNTS = settings.PBTS_IMPORTED_DOWNLOAD_COUNTS = True
     # Site B's own verified figures add on top of the imported ones from now on.
     credit(member, GIB, 2 * GIB)
     assert members_push().pushed == 1
     client = chain_client()
     contract = client.contract("Reputation", config.reputation_address)
     assert contract.functions.userInfo(record_id(pk)).call()[1:3] == [41 * GIB, 12 * GIB]
-    # Once only.
+    # Once only: a second migration is refused and the imported figures are not added twice.
     reply = api.post("/api/v1/chain/migrations", {}, format="json")
     assert reply.status_code == 409
+    with pytest.raises(Conflict, match="already imported"):
+        migration_challenge(member=member)
+    ledger = Ledger.objects.get(member=member)
+    assert (ledger.imported_uploaded, ledger.imported_downloaded) == (40 * GIB, 10 * GIB)
+    assert b"peers" in _leech(member, torrent)
 
 
 def _profile(client: Client) -> str:
