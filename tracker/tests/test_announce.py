@@ -347,18 +347,22 @@ def test_profile_shows_live_seeding_and_leeching_counts(client, swarm):
 
 
 def test_celery_flush_task_credits_and_skips_while_another_run_holds_the_lock(client, swarm, clock):
-    from django.core.cache import cache
+    from django.db import connections
 
-    from tracker.tasks import FLUSH_LOCK, flush_stats
+    from tracker.tasks import FLUSH_LOCK_ID, flush_stats
 
     torrent, seeder, _ = swarm
     announce(client, seeder, torrent, left=0)
     clock.now += 1000
     announce(client, seeder, torrent, left=0, uploaded=64, event="")
-    cache.add(FLUSH_LOCK, 1)
-    assert flush_stats.delay() is not None
-    assert Ledger.objects.get(member=seeder).uploaded == 0  # the other run holds the lock
-    cache.delete(FLUSH_LOCK)
+    other = connections.create_connection("default")  # another worker's session
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [FLUSH_LOCK_ID])
+        assert flush_stats.delay() is not None
+        assert Ledger.objects.get(member=seeder).uploaded == 0  # the other run holds the lock
+    finally:
+        other.close()  # its session ends, and the lock with it
     flush_stats.delay()
     assert Ledger.objects.get(member=seeder).uploaded == 64
 
