@@ -255,12 +255,26 @@ def with_reason(
             return None
     else:
         form = ReasonForm()
-    opts = modeladmin.model._meta
+    return action_form_page(modeladmin, request, queryset, action=action, title=title, form=form)
+
+
+def action_form_page(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    action: str,
+    title: str,
+    form: Any,
+) -> TemplateResponse:
+    """The intermediate page of an admin action that asks for ``form``'s fields first (a
+    reason, points, ...): it lists the selected objects and posts back to the change list with
+    the same ``action`` and selection plus ``apply``."""
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
         "subtitle": None,
-        "opts": opts,
+        "opts": modeladmin.model._meta,
         "queryset": queryset,
         "form": form,
         "action": action,

@@ -14,13 +14,12 @@ from typing import Literal
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, action_form_page
 from core.errors import DomainError
 from reputation.models import BonusAccount, BonusTransaction, Ledger
 from reputation.policy import ratio
@@ -240,19 +239,9 @@ class BonusAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 return None
         else:
             form = BonusAdjustForm()
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Adjust bonus balances",
-            "subtitle": None,
-            "opts": self.model._meta,
-            "queryset": queryset,
-            "form": form,
-            "action": "adjust",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/reputation/bonus_adjust.html", context)
+        return action_form_page(
+            self, request, queryset, action="adjust", title="Adjust bonus balances", form=form
+        )
 
 
 @admin.register(BonusTransaction)
