@@ -38,6 +38,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from receipts.models import SIGNATURE_BYTES, BLSKey
 from receipts.site import bls_backend
 from reputation.services import ledger_credit_imported
+from tracker import authcache
 from tracker.models import Member
 
 CHALLENGE_BYTES = 32
@@ -279,6 +280,11 @@ def _migration_finalize(
         uploaded=record.imported_uploaded,
         downloaded=record.imported_downloaded,
     )
+    # The imported figures count for the ratio rule (reputation.policy.site_figures): the
+    # announce path's cached standing is dropped (trackerd's too, through the publication).
+    passkey = Member.objects.filter(pk=record.member_id).values_list("passkey", flat=True).first()
+    if passkey:
+        authcache.invalidate_passkey(passkey)
     chain_member.imported_from = record.source_address
     chain_member.imported_at = now
     chain_member.pushed_uploaded = int(found["uploaded"])
