@@ -41,3 +41,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped, and this suite never skips: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_announce_policy() -> None:
+    """Each test's first announce rebuilds the announce policy (settings and the run-time
+    configuration row of this test's database, tracker.announce_runtime.PolicySource)."""
+    from tracker import announce_runtime
+
+    announce_runtime.policy.cache_clear()

@@ -316,6 +316,8 @@ PBTS_OWNER_USERNAME = env.str("PBTS_OWNER_USERNAME", default="owner")
 PBTS_OWNER_EMAIL = env.str("PBTS_OWNER_EMAIL", default="owner@localhost")
 PBTS_OWNER_PASSWORD = env.str("PBTS_OWNER_PASSWORD", default="")
 PBTS_AUTH_CACHE_SECONDS = env.int("PBTS_AUTH_CACHE_SECONDS", default=300)
+# How often (seconds) each tracker process checks the run-time configuration (POST /config).
+PBTS_CONFIG_SECONDS = env.float("PBTS_CONFIG_SECONDS", default=5.0)
 # trackerd: unknown passkeys and info_hashes remembered (an LRU of this many, each this long).
 PBTS_NEGATIVE_CACHE_SIZE = env.int("PBTS_NEGATIVE_CACHE_SIZE", default=10000)
 PBTS_NEGATIVE_CACHE_SECONDS = env.int("PBTS_NEGATIVE_CACHE_SECONDS", default=60)

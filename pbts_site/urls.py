@@ -10,6 +10,7 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from chain.api.site_config import ConfigView
 from receipts.api import views as receipts_views
 from tracker import announce_views
 from tracker.health import health
@@ -31,6 +32,7 @@ urlpatterns = [
     ),
     path("attest", receipts_views.AttestView.as_view(), name="receipts-attest"),
     path("keygen", receipts_views.KeygenView.as_view(), name="receipts-keygen"),
+    path("config", ConfigView.as_view(), name="config"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("tracker.api.urls")),
     path("api/v1/", include("receipts.api.urls")),

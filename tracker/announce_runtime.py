@@ -14,12 +14,12 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache as memoize
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.http import HttpRequest
 
 from core.forwarded import resolve_client_ip
@@ -29,6 +29,7 @@ from tracker.announce.rules import DEFAULT_BLACKLISTED_PORTS, Policy, Rules
 from tracker.announce.store import MemoryPeerStore
 from tracker.announce.udp_tracker import ConnectionIds, ConnectLimiter, UdpTracker, derive_secret
 from tracker.authority import LocalAuthority
+from tracker.runtime_config import RuntimeValues, cached_version, publish_version, runtime_values
 from tracker.services.stats import stats_flush
 from tracker.trackerd import DEFAULT_UDP_HOSTS, TrackerServer, serve
 
@@ -86,22 +87,119 @@ def peer_store() -> MemoryPeerStore:
     return runtime().store
 
 
-@memoize
-def policy() -> Policy:
-    """Announce rules from settings (read once per process)."""
+def build_policy(values: RuntimeValues | None = None) -> Policy:
+    """Announce rules from settings, with the run-time values (``values``: min ratio, max
+    peers, ratio grace, sitewide freeleech; ``None``: the settings') in force."""
+    min_ratio = settings.MIN_RATIO if values is None else values.min_ratio
+    max_peers = settings.MAX_PEERS if values is None else values.max_peers
+    grace = settings.PBTS_RATIO_GRACE_BYTES if values is None else values.ratio_grace_bytes
     return Policy(
         rules=Rules(
             interval=settings.PBTS_ANNOUNCE_INTERVAL,
             min_interval=settings.PBTS_ANNOUNCE_MIN_INTERVAL,
-            max_peers=settings.MAX_PEERS,
-            default_numwant=min(50, settings.MAX_PEERS),
+            max_peers=max_peers,
+            default_numwant=min(50, max_peers),
             max_peers_per_member=settings.PBTS_MAX_PEERS_PER_MEMBER,
             max_credit_rate=settings.PBTS_MAX_CREDIT_RATE,
+            sitewide_freeleech=bool(values and values.sitewide_freeleech),
         ),
-        min_ratio=settings.MIN_RATIO,
-        grace_bytes=settings.PBTS_RATIO_GRACE_BYTES,
+        min_ratio=min_ratio,
+        grace_bytes=grace,
         blacklisted_ports=frozenset(settings.PBTS_BLACKLISTED_PORTS or DEFAULT_BLACKLISTED_PORTS),
     )
+
+
+class PolicySource:
+    """This process's announce policy (:func:`build_policy`), rebuilt when staff change the
+    run-time configuration (``POST /config``, ``tracker.models.RuntimeConfig``).
+
+    Calling it returns the policy in force; at most every ``PBTS_CONFIG_SECONDS`` it reads the
+    configuration's version from the shared cache (no query) and, when that differs from the
+    version it runs (or is not published), reads the row (one query) and rebuilds. So a change
+    takes effect in every process within ``PBTS_CONFIG_SECONDS`` (default 5 s). A failed read
+    keeps the policy in force (logged) and is retried after the same period. trackerd never
+    calls it on its event loop: :func:`refresh_forever` refreshes on a thread and hands the
+    new policy to the servers. ``cache_clear()`` forgets everything (tests that change
+    settings)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._policy: Policy | None = None
+        self._version = -1
+        self._checked_at = float("-inf")
+
+    def cache_clear(self) -> None:
+        """Forget the policy: the next call builds it again from settings and the row."""
+        with self._lock:
+            self._policy, self._version, self._checked_at = None, -1, float("-inf")
+
+    def __call__(self) -> Policy:
+        current = self._policy
+        if (
+            current is not None
+            and time.monotonic() - self._checked_at < settings.PBTS_CONFIG_SECONDS
+        ):
+            return current
+        return self.refresh()
+
+    def refresh(self, *, force: bool = False) -> Policy:
+        """Check the version now (``force``: read the row whatever the cache says) and rebuild
+        the policy if it changed; returns the policy in force."""
+        with self._lock:
+            self._checked_at = time.monotonic()
+            current = self._policy
+            try:
+                published = None if force else cached_version()
+                if current is not None and published == self._version:
+                    return current
+                values = runtime_values()
+                publish_version(values.version, replace=False)
+            except Exception:
+                if current is None:
+                    log.exception("run-time configuration unreadable; the settings apply")
+                    self._policy = build_policy()
+                    return self._policy
+                log.exception("run-time configuration unreadable; the policy in force is kept")
+                return current
+            if current is None or values.version != self._version:
+                self._policy = build_policy(values)
+                self._version = values.version
+                rt = _runtime
+                if rt is not None and rt.sync is not None:  # conflicts settled by these rules
+                    rt.sync.rules = self._policy.rules
+            return self._policy
+
+
+policy = PolicySource()
+
+
+def config_refresh_forever(
+    apply: Callable[[Policy], None], stop: threading.Event, *, period: float | None = None
+) -> threading.Thread:
+    """Start a daemon thread that checks the run-time configuration every ``period`` seconds
+    (``PBTS_CONFIG_SECONDS``; at least 0.1 s) off the event loop and calls ``apply`` with the
+    policy when it changed (trackerd hands it to its HTTP and UDP servers). Stops when
+    ``stop`` is set; closes its database connection."""
+    seconds = max(settings.PBTS_CONFIG_SECONDS if period is None else period, 0.1)
+
+    def run() -> None:
+        last = policy()
+        try:
+            while not stop.wait(seconds):
+                fresh = policy.refresh()
+                close_old_connections()
+                if fresh is not last:
+                    last = fresh
+                    try:
+                        apply(fresh)
+                    except Exception:
+                        log.exception("applying the run-time configuration failed")
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name="pbts-config-refresh", daemon=True)
+    thread.start()
+    return thread
 
 
 def udp_secrets() -> tuple[bytes, bytes]:
@@ -290,11 +388,14 @@ async def serve_trackerd(
 
     Subscribes to the authorization invalidations (with Redis), preloads every standing and
     refreshes them every half ``PBTS_AUTH_CACHE_SECONDS``, starts this process's runtime
-    (:func:`ensure_started`), then serves with ``tracker.trackerd.serve``.
+    (:func:`ensure_started`), checks the run-time configuration every ``PBTS_CONFIG_SECONDS``
+    on a thread (:func:`config_refresh_forever`: a changed policy replaces the servers'), then
+    serves with ``tracker.trackerd.serve``.
 
     Raises:
         OSError: a port cannot be bound.
     """
+    config_stop = threading.Event()
     authority = LocalAuthority(
         ttl=settings.PBTS_AUTH_CACHE_SECONDS,
         negative_size=settings.PBTS_NEGATIVE_CACHE_SIZE,
@@ -316,6 +417,19 @@ async def serve_trackerd(
             trusted=frozenset(settings.PBTS_TRUSTED_PROXIES),
         )
         udp = udp_tracker(authority) if udp_port else None
+
+        def apply(fresh: Policy) -> None:
+            server.policy = fresh  # one attribute each: read whole by the next request
+            if udp is not None:
+                udp.policy = fresh
+            log.info(
+                "run-time configuration applied (min ratio %s, max peers %d, freeleech %s)",
+                fresh.min_ratio,
+                fresh.rules.max_peers,
+                fresh.rules.sitewide_freeleech,
+            )
+
+        config_refresh_forever(apply, config_stop)
         await serve(
             server,
             host,
@@ -328,4 +442,5 @@ async def serve_trackerd(
             stop=stop,
         )
     finally:
+        config_stop.set()
         authority.close()

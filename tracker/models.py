@@ -459,3 +459,43 @@ class FeedKey(models.Model):
 
     def __str__(self) -> str:
         return f"feed key of {self.member_id}"
+
+
+# --- Run-time configuration (docs/config.md) --------------------------------------------------
+
+
+class RuntimeConfig(models.Model):
+    """The tracker settings a moderator may change while the site runs (``POST /config``): one
+    row (``pk=1``), written only by ``tracker.services.runtime_config.runtime_config_update``
+    (audited). ``None`` in a field means "the setting's value" (``MIN_RATIO``, ``MAX_PEERS``,
+    ``PBTS_RATIO_GRACE_BYTES``); no row at all means every setting applies. ``version`` grows by
+    one on every change: each tracker process (the Django view, trackerd) compares it with the
+    one it runs at most every ``PBTS_CONFIG_SECONDS`` and rebuilds its announce policy."""
+
+    min_ratio = models.FloatField(null=True, blank=True)
+    max_peers = models.PositiveIntegerField(null=True, blank=True)
+    ratio_grace_bytes = models.BigIntegerField(null=True, blank=True)
+    sitewide_freeleech = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "run-time configuration"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="runtime_config_singleton"),
+            models.CheckConstraint(
+                condition=Q(min_ratio__isnull=True) | Q(min_ratio__gte=0, min_ratio__lte=10),
+                name="runtime_config_min_ratio_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_peers__isnull=True) | Q(max_peers__gte=1, max_peers__lte=200),
+                name="runtime_config_max_peers_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(ratio_grace_bytes__isnull=True) | Q(ratio_grace_bytes__gte=0),
+                name="runtime_config_grace_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run-time configuration v{self.version}"

@@ -75,7 +75,9 @@ class Rules:
     """Swarm rules for one announce: ``interval``/``min_interval``/``max_seed_gap`` in seconds;
     ``max_peers`` caps ``numwant``, ``default_numwant`` replaces a missing one;
     ``max_credit_rate`` (bytes per second, ``PBTS_MAX_CREDIT_RATE``) bounds what one announce
-    credits: at most this x the seconds since the peer's last announce, each way."""
+    credits: at most this x the seconds since the peer's last announce, each way;
+    ``sitewide_freeleech`` (set by staff at run time, ``POST /config``) credits no download on
+    any torrent, as a torrent's own freeleech does."""
 
     interval: int = 1800
     min_interval: int = 900
@@ -84,6 +86,7 @@ class Rules:
     max_peers_per_member: int = 3
     max_seed_gap: int = 3600
     max_credit_rate: int = 125_000_000
+    sitewide_freeleech: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +241,7 @@ def settle(
             up, down = min(up, bound), min(down, bound)
         torrent = ann.torrent
         credit.uploaded = up * 2 if torrent.is_double_upload else up
-        credit.downloaded = 0 if torrent.is_freeleech else down
+        credit.downloaded = 0 if torrent.is_freeleech or rules.sitewide_freeleech else down
         if prev.is_seeder:
             credit.seed_seconds = int(min(max(now - prev.announced_at, 0), rules.max_seed_gap))
         credit.snatched = prev.left > 0 and (event is COMPLETED or req.left == 0)
