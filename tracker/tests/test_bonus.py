@@ -34,8 +34,9 @@ from tracker.models import (
 from tracker.services.bonus import bonus_award_seeding, torrent_points_per_hour
 from tracker.services.stats import stats_flush
 from tracker.tasks import award_bonus
+from tracker.tests import test_announce
 from tracker.tests.factories import MemberFactory
-from tracker.tests.test_announce import Clock, announce
+from tracker.tests.test_announce import announce
 from tracker.tests.torrents import upload_torrent
 
 pytestmark = pytest.mark.django_db
@@ -225,11 +226,7 @@ def test_upload_credit_counts_for_the_ratio_only_never_for_verified_or_chain_fig
     assert ledgers_waiting_for_push(member_ids=[member.pk]).exists()
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime(clock=clock))
-    return clock
+clock = test_announce.clock  # the fake clock fixture of the announce tests
 
 
 @pytest.fixture
