@@ -4,8 +4,13 @@ Django announce view and on a running trackerd within ``PBTS_CONFIG_SECONDS``.""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 from urllib.parse import quote_from_bytes
 
 import django
@@ -24,9 +29,10 @@ from tracker.runtime_config import VERSION_KEY, runtime_values
 from tracker.services.members import member_api_token, member_ban
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
-from tracker.tests.trackerd_helpers import running_trackerd
+from tracker.tests.trackerd_helpers import free_tcp_port, running_trackerd, stop_process
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def token_client(member) -> APIClient:
@@ -396,3 +402,59 @@ def test_trackerd_applies_a_change_within_the_period(monkeypatch):
         assert len(seeder[b"peers"]) <= 6
     AuditLog.objects.filter(action="runtime_config_update").delete()
     RuntimeConfig.objects.all().delete()
+
+
+@pytest.fixture
+def trackerd_process(settings, tmp_path):
+    """``manage.py trackerd`` in its own process (HTTP only, production settings module) on
+    this run's database and Redis prefix, checking the configuration every 0.5 s; stopped by
+    PID at the end."""
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DJANGO_SETTINGS_MODULE="pbts_site.settings",
+        PBTS_CONFIG_SECONDS="0.5",
+        PBTS_UDP_PORT="0",
+    )
+    port = free_tcp_port()
+    log = (tmp_path / "trackerd.log").open("wb")
+    cmd = [sys.executable, "manage.py", "trackerd", "--port", str(port), "--udp-port", "0"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/announce", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"trackerd did not start: {(tmp_path / 'trackerd.log').read_text()}")
+        yield port
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_separate_trackerd_process_applies_a_change_within_the_period(trackerd_process):
+    ClientPrefix.objects.create(prefix="-TR4", name="Transmission 4")
+    staff, leecher = MemberFactory(is_staff=True), MemberFactory()
+    torrent = upload_torrent(staff)
+    Ledger.objects.filter(member=leecher).update(uploaded=60, downloaded=100)
+    api = token_client(staff)
+    assert api.post("/config", {"ratio_grace_bytes": 0}, format="json").status_code == 200
+    time.sleep(1.0)  # the first change reached trackerd (two periods)
+    first = _trackerd_announce(trackerd_process, torrent, leecher, peer=b"-TR4060-a", left=9)
+    assert b"peers" in first  # ratio 0.60 >= 0.50
+    assert api.post("/config", {"min_ratio": 0.75}, format="json").status_code == 200
+    changed = time.monotonic()
+    refusal = b"Downloading disabled: ratio 0.60 is below 0.75"
+    reply: dict = {}
+    while time.monotonic() - changed < 0.5 + 3.0:  # the period, plus slack for a loaded box
+        reply = _trackerd_announce(trackerd_process, torrent, leecher, peer=b"-TR4060-b", left=9)
+        if reply.get(b"failure reason") == refusal:
+            break
+        time.sleep(0.05)
+    assert reply == {b"failure reason": refusal}
