@@ -458,3 +458,10 @@ def test_a_separate_trackerd_process_applies_a_change_within_the_period(trackerd
             break
         time.sleep(0.05)
     assert reply == {b"failure reason": refusal}
+
+
+@pytest.mark.parametrize("body", [[{"max_peers": 3}], "max_peers=3", {"max_peers": None}])
+def test_a_body_that_is_not_an_object_of_values_is_a_400_not_a_500(staff_api, body):
+    response = staff_api.post("/config", body, format="json")
+    assert response.status_code == 400
+    assert not RuntimeConfig.objects.exists()
