@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Literal
 
@@ -70,11 +71,22 @@ def site_figures_sql(*, prefix: str = "") -> tuple[Expression, Expression]:
     return up, down
 
 
+def _settings_thresholds() -> tuple[float, int]:
+    return settings.MIN_RATIO, settings.PBTS_RATIO_GRACE_BYTES
+
+
+#: Where the ratio rule's thresholds come from: ``() -> (min_ratio, grace_bytes)``. Settings
+#: by default; the tracker app, which owns the values staff change at run time (``/config``,
+#: ``tracker.runtime_config``), installs its reader in its ``ready()``.
+ratio_thresholds: Callable[[], tuple[float, int]] = _settings_thresholds
+
+
 def below_min_ratio(*, on: Literal["ledger", "member"] = "ledger") -> Q:
     """Members the ratio rule refuses to leech (``reputation.policy.leech_verdict``): past the
-    grace allowance (``PBTS_RATIO_GRACE_BYTES``, bytes downloaded) with uploaded / downloaded
-    below ``MIN_RATIO``, both as ``reputation.policy.site_figures`` counts them (bonus and
-    imported figures included per the import policy), and not ratio-exempt.
+    grace allowance (bytes downloaded) with uploaded / downloaded below the minimum ratio (both
+    as :data:`ratio_thresholds` gives them: ``MIN_RATIO`` and ``PBTS_RATIO_GRACE_BYTES``, or
+    the values staff set at run time), figures as ``reputation.policy.site_figures`` counts
+    them (bonus and imported figures included per the import policy), and not ratio-exempt.
 
     Args:
         on: the queryset's model: ``"ledger"`` (``reputation.Ledger``) or ``"member"`` (the
@@ -82,10 +94,11 @@ def below_min_ratio(*, on: Literal["ledger", "member"] = "ledger") -> Q:
     """
     ledger, member = ("", "member__") if on == "ledger" else ("ledger__", "")
     up, down = site_figures_sql(prefix=ledger)
+    min_ratio, grace_bytes = ratio_thresholds()
     return (
         Q(**{f"{member}is_ratio_exempt": False})
-        & Q(GreaterThan(down, Value(settings.PBTS_RATIO_GRACE_BYTES)))
-        & Q(LessThan(up, down * Value(Decimal(str(settings.MIN_RATIO)))))
+        & Q(GreaterThan(down, Value(grace_bytes)))
+        & Q(LessThan(up, down * Value(Decimal(str(min_ratio)))))
     )
 
 

@@ -74,6 +74,13 @@ def runtime_values() -> RuntimeValues:
     return values_of(RuntimeConfig.objects.filter(pk=1).first())
 
 
+def ratio_thresholds() -> tuple[float, int]:
+    """``(min_ratio, ratio_grace_bytes)`` in force (one query), for
+    ``reputation.selectors.below_min_ratio``."""
+    values = runtime_values()
+    return values.min_ratio, values.ratio_grace_bytes
+
+
 def cached_version() -> int | None:
     """The row's version as published in the shared cache, or ``None`` (not published, or
     the cache cannot be read: the caller reads the row)."""

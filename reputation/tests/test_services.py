@@ -118,6 +118,21 @@ def test_below_min_ratio_is_one_rule_on_ledgers_and_members(ratio_members):
     assert on_ledgers == on_members == {ratio_members["below"].pk}
 
 
+def test_below_min_ratio_follows_the_thresholds_staff_set_at_run_time(ratio_members):
+    # /config (tracker.services.runtime_config) changes the rule for the admin's filters too.
+    from tracker.services.runtime_config import runtime_config_update
+
+    staff = MemberFactory(is_staff=True)
+    runtime_config_update(actor=staff, changes={"min_ratio": 0.6})  # "fine" is at 0.5 now
+    below = set(Member.objects.filter(below_min_ratio(on="member")).values_list("pk", flat=True))
+    assert below == {ratio_members["below"].pk, ratio_members["fine"].pk}
+    runtime_config_update(actor=staff, changes={"min_ratio": 0.1, "ratio_grace_bytes": 0})
+    below = set(
+        Ledger.objects.filter(below_min_ratio(on="ledger")).values_list("member_id", flat=True)
+    )
+    assert below == {ratio_members["in_grace"].pk}  # 0 uploaded, past a grace of 0 bytes
+
+
 def test_both_admin_ratio_filters_list_the_same_members(ratio_members):
     staff = MemberFactory(is_staff=True)
     client = Client()
