@@ -27,6 +27,7 @@ from tracker import announce_runtime
 from tracker.models import ClientPrefix, Member, RuntimeConfig
 from tracker.runtime_config import VERSION_KEY, runtime_values
 from tracker.services.members import member_api_token, member_ban
+from tracker.tests import test_announce
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
 from tracker.tests.trackerd_helpers import free_tcp_port, running_trackerd, stop_process
@@ -230,18 +231,7 @@ def test_the_schema_names_config():
 # --- effect on the Django announce view ------------------------------------------------------
 
 
-class Clock:
-    now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime(clock=clock))
-    return clock
+clock = test_announce.clock  # the fake clock fixture of the announce tests
 
 
 @pytest.fixture
