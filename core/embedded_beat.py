@@ -96,6 +96,8 @@ def start() -> bool:
     if not settings.PBTS_EMBEDDED_BEAT or _started.is_set():
         return False
     _started.set()
+    # Celery logs every inline task's success at INFO: every few seconds on the console here.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     # The statistics flush has its own in-process thread (tracker.announce_runtime).
     skip = frozenset({"tracker.flush_stats"} if settings.PBTS_INPROCESS_FLUSH else ())
     jobs = schedule_jobs(settings.CELERY_BEAT_SCHEDULE, skip=skip, now=time.monotonic())
