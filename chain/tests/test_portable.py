@@ -17,7 +17,7 @@ import sys
 import psycopg
 import pytest
 from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from chain.contracts import record_id
@@ -147,16 +147,16 @@ def _leech(member, torrent) -> dict:
     return announce(Client(), member, torrent, left=500)
 
 
-@override_settings(
-    MIN_RATIO=0.5,
-    PBTS_RATIO_GRACE_BYTES=0,
-    PBTS_IMPORTED_UPLOAD_COUNTS=True,
-    PBTS_IMPORTED_DOWNLOAD_COUNTS=True,
-    PBTS_IMPORTED_UPLOAD_CAP_BYTES=0,
-)
 def test_member_carries_reputation_to_the_successor_site(
     two_sites, site_b_swarm, django_capture_on_commit_callbacks, settings
 ):
+    # The settings fixture only: an override_settings decorator as well would be restored
+    # first, and the fixture's later changes would then restore its values for the whole run.
+    settings.MIN_RATIO = 0.5
+    settings.PBTS_RATIO_GRACE_BYTES = 0
+    settings.PBTS_IMPORTED_UPLOAD_COUNTS = True
+    settings.PBTS_IMPORTED_DOWNLOAD_COUNTS = True
+    settings.PBTS_IMPORTED_UPLOAD_CAP_BYTES = 0
     _site, (sk, pk), a = two_sites
     config = ChainConfig.objects.get()
     assert config.referrer_address == a["reputation"]

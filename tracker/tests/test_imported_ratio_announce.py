@@ -36,16 +36,16 @@ def verdict(client, member, torrent) -> dict:
     return announce(client, member, torrent, left=500)
 
 
-@override_settings(
-    MIN_RATIO=0.5,
-    PBTS_RATIO_GRACE_BYTES=0,
-    PBTS_IMPORTED_UPLOAD_COUNTS=True,
-    PBTS_IMPORTED_DOWNLOAD_COUNTS=True,
-    PBTS_IMPORTED_UPLOAD_CAP_BYTES=0,
-)
 def test_imported_upload_lifts_the_refusal_and_the_cap_and_switch_limit_it(
     client, leecher, settings
 ):
+    # The settings fixture only: an override_settings decorator as well would be restored
+    # first, and the fixture's later changes would then restore its values for the whole run.
+    settings.MIN_RATIO = 0.5
+    settings.PBTS_RATIO_GRACE_BYTES = 0
+    settings.PBTS_IMPORTED_UPLOAD_COUNTS = True
+    settings.PBTS_IMPORTED_DOWNLOAD_COUNTS = True
+    settings.PBTS_IMPORTED_UPLOAD_CAP_BYTES = 0
     torrent, member = leecher
     assert verdict(client, member, torrent) == {
         REFUSED: b"Downloading disabled: ratio 0.10 is below 0.50"
