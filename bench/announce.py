@@ -8,13 +8,25 @@ Usage (from the project root; PostgreSQL and Redis on 127.0.0.1, Debian's ``open
     .venv/bin/python bench/announce.py --memory   # memory per peer only (add --quick: 100,000)
     .venv/bin/python bench/announce.py --quick --baseline /tmp/pbts-before
                                                   # and another checkout's targets beside these
+    .venv/bin/python bench/announce.py --populated --duration 5 --rounds 1
+                                                  # swarms prefilled to ~70 peers (issue 17)
 
 Options: ``--duration S`` and ``--rounds N`` override the run length and the number of rounds,
 ``--targets opentracker,django,trackerd`` picks targets (``trackerd-1w`` or ``trackerd-2w``
 alone too), ``--no-doc`` skips the doc, ``--baseline PATH`` also runs the Django view and
 trackerd of the checkout at ``PATH`` (its compiled build made with ``make speedups`` there),
 each right after this checkout's same target (before it in even rounds), and prints their
-ratios. The library is ``bench.lib`` (this file only reads the command line).
+ratios. ``--populated`` first fills every torrent's swarm with ``--peers-per-torrent`` (70)
+fresh peers, so that every timed reply carries numwant=50 peers (targets opentracker and
+trackerd-1w unless ``--targets`` says otherwise; the Django view would take minutes to fill);
+it skips the memory test and never writes the doc. The library is ``bench.lib`` (this file
+only reads the command line).
+
+Every wrk run starts its threads together (a FIFO barrier in its Lua script: wrk's clock would
+otherwise count the requests of its first thread while the second still loads its paths), CPU
+counters are read from that moment, and wrk's count is checked against the server's own count
+of answered announces (opentracker's ``/stats?mode=conn``; for PBTS targets the history rows
+their statistics flush wrote): both are printed with their ratio, with a warning beyond 2 %.
 
 What it does, every run (re-runnable; it owns the PostgreSQL database ``pbts_bench``, or
 ``PBTS_BENCH_DATABASE_URL``'s, and Redis db 6, which it empties at start and at the end):
@@ -59,14 +71,18 @@ from bench.lib.http_bench import Config, run_load
 from bench.lib.memory import measure_memory
 from bench.lib.report import (
     BASELINE_HEAD,
+    COUNTS_HEAD,
     TABLE_HEAD,
     baseline_cells,
+    count_cells,
     format_table,
     print_memory,
     table_rows,
     write_doc,
 )
 from bench.lib.targets import DEFAULT_TARGETS
+
+POPULATED_TARGETS = "opentracker,trackerd-1w"
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -80,7 +96,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--memory", action="store_true", help="memory per peer only")
     parser.add_argument("--duration", type=float, help="seconds per run (10; quick: 3)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per target and mode")
-    parser.add_argument("--targets", default=DEFAULT_TARGETS, help="comma-separated subset")
+    parser.add_argument("--targets", help=f"comma-separated subset of {DEFAULT_TARGETS}")
+    parser.add_argument(
+        "--populated", action="store_true", help="prefill swarms so replies carry 50 peers"
+    )
+    parser.add_argument(
+        "--peers-per-torrent", type=int, default=70, help="--populated: peers per torrent (70)"
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not write the doc")
     parser.add_argument(
         "--baseline", type=Path, help="another checkout whose targets run beside these"
@@ -89,8 +111,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
     if args.baseline is not None and not (args.baseline / "manage.py").is_file():
         parser.error(f"--baseline {args.baseline}: no manage.py there")
     quick = args.quick
+    targets = args.targets or (POPULATED_TARGETS if args.populated else DEFAULT_TARGETS)
     full = not (quick or args.memory or args.no_doc) and args.duration is None
-    full = full and args.rounds >= 2 and args.targets == DEFAULT_TARGETS and not args.baseline
+    full = full and args.rounds >= 2 and targets == DEFAULT_TARGETS and not args.baseline
+    full = full and not args.populated
     return Config(
         duration=args.duration or (3.0 if quick else 10.0),
         rounds=max(1, args.rounds),
@@ -98,11 +122,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         settle=1.0 if quick else 3.0,
         samples=50 if quick else 100,
         memory_peers=100_000 if quick else 1_000_000,
-        targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
-        load=not args.memory,
+        targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+        load=not args.memory or args.populated,
         write_doc=full,
         quick=quick,
         baseline=args.baseline.resolve() if args.baseline else None,
+        peers_per_torrent=max(1, args.peers_per_torrent) if args.populated else 0,
     )
 
 
@@ -112,14 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"Announce pipeline: {build_measured()}", flush=True)
     load = run_load(cfg) if cfg.load else None
-    mem = measure_memory(cfg.memory_peers)
-    print_memory(mem)
+    mem = None if cfg.peers_per_torrent else measure_memory(cfg.memory_peers)
+    if mem is not None:
+        print_memory(mem)
     if load:
         print("\nAnnounce throughput (sum of requests / sum of seconds over rounds):")
         print(format_table(TABLE_HEAD, table_rows(load.rows), markdown=False))
         if cfg.baseline:
             print(f"\nThis checkout / the baseline ({cfg.baseline}), same run:")
             print(format_table(BASELINE_HEAD, baseline_cells(load.rows), markdown=False))
+        print("\nwrk's count against the server's own count of answered announces:")
+        print(format_table(COUNTS_HEAD, count_cells(load.rows), markdown=False))
         for row in load.rows:
             problems = row.sample.refusals + row.sample.errors if row.runs else Counter()
             if problems:
@@ -131,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     elapsed = time.monotonic() - started
     print(f"\nTotal time: {elapsed / 60:.1f} min")
-    if cfg.write_doc and load:
+    if cfg.write_doc and load and mem is not None:
         write_doc(cfg, load, mem, elapsed)
         print(f"Figures written to {DOC_PATH.relative_to(ROOT)}")
     elif not cfg.quick and cfg.load:

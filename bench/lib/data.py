@@ -129,7 +129,8 @@ def reset_statistics() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE tracker_torrenthistory, tracker_statsflush")
+        # CASCADE: rows that refer to history rows (hit-and-runs) go with them (bench data only).
+        cursor.execute("TRUNCATE tracker_torrenthistory, tracker_statsflush CASCADE")
         cursor.execute("UPDATE tracker_torrent SET seeders = 0, leechers = 0, snatches = 0")
         cursor.execute("VACUUM ANALYZE tracker_torrent")
 

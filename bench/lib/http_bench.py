@@ -22,12 +22,13 @@ from bench.lib.data import (
 )
 from bench.lib.env import DATABASE_NAME
 from bench.lib.procs import service_roots, services_cpu_seconds, stop_server, tree_cpu_seconds
-from bench.lib.targets import BASELINE, Target, build_targets
+from bench.lib.targets import BASELINE, Target, build_targets, opentracker_announces
 from bench.lib.wrk import (
     CONNECTIONS,
     MODES,
     THREADS,
     WRK_LUA,
+    WRK_PREFILL_LUA,
     PathFactory,
     SampleResult,
     WrkResult,
@@ -56,6 +57,9 @@ class Config:
     write_doc: bool
     quick: bool
     baseline: Path | None = None
+    #: Prefill every torrent's swarm to ``peers_per_torrent`` peers before warming up, so that
+    #: every reply carries numwant=50 peers (issue 17); 0: swarms start empty.
+    peers_per_torrent: int = 0
 
 
 @dataclass
@@ -70,6 +74,8 @@ class RunResult:
     services_cpu: float
     wrk_cpu: float
     sample: SampleResult
+    #: Announces the server itself says it answered during the run (``None``: it cannot say).
+    served: int | None = None
 
 
 @dataclass
@@ -140,6 +146,12 @@ class Row:
         return sum(r.wrk.read_errors for r in self.runs)
 
     @property
+    def served(self) -> int | None:
+        """Announces the server counted over all runs (``None`` if any run has no count)."""
+        counts = [r.served for r in self.runs]
+        return None if not counts or None in counts else sum(counts)
+
+    @property
     def wraps(self) -> int:
         """Times a wrk thread ran out of fresh paths and started again (should be 0)."""
         return sum(r.wrk.wraps for r in self.runs)
@@ -154,6 +166,8 @@ class Bench:
         self.workdir = workdir
         self.script = workdir / "replay.lua"
         self.script.write_text(WRK_LUA)
+        self.prefill_script = workdir / "prefill.lua"
+        self.prefill_script.write_text(WRK_PREFILL_LUA)
         self.rates: dict[tuple[str, str], float] = {}
         self.rows: dict[tuple[str, str], Row] = {}
         self.warmups: dict[str, list[float]] = {}
@@ -193,7 +207,11 @@ class Bench:
         print(f"  warm-up {target.name}: {shown} announces/s", flush=True)
 
     def measure(self, target: Target, mode: str, round_no: int) -> RunResult:
-        """One timed run, with fresh samples before and after."""
+        """One timed run, with fresh samples before and after. CPU counters are read when wrk's
+        threads are released together (its start barrier); the server's at wrk's end, the
+        services' (Redis, PostgreSQL, the target's Celery flusher) once the statistics of the
+        run are flushed, so that they include the flush of its last announces. The server's
+        own count of answered announces is read before and after (:func:`served_since`)."""
         sample = self.sample(target)
         paths = self.paths_file(target, mode, self.cfg.duration)
         if not wait_for_flushes(self.prefixes):
@@ -201,17 +219,66 @@ class Bench:
         time.sleep(self.cfg.settle)
         pid = target.server.proc.pid
         roots = self.service_pids + ([target.server.flusher.pid] if target.server.flusher else [])
-        cpu0, svc0 = tree_cpu_seconds(pid), services_cpu_seconds(roots)
+        mark = served_mark(target)
+        start: dict[str, float] = {}
+
+        def on_start() -> None:
+            start["cpu"], start["svc"] = tree_cpu_seconds(pid), services_cpu_seconds(roots)
+
         wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wrk = run_wrk(target.server.port, self.script, paths, mode, self.cfg.duration)
+        wrk = run_wrk(
+            target.server.port, self.script, paths, mode, self.cfg.duration, on_start=on_start
+        )
         wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu1, svc1 = tree_cpu_seconds(pid), services_cpu_seconds(roots)
+        cpu1 = tree_cpu_seconds(pid)
+        if target.cache_prefix and not wait_for_flushes([target.cache_prefix]):
+            print("  (this run's statistics not flushed within 60 s; its count is short)")
+        svc1 = services_cpu_seconds(roots)
+        served = served_since(target, mark)
         sample.add(self.sample(target))
         key = (target.name, mode)
         self.rates[key] = max(self.rates.get(key, 0.0), wrk.rate)
         wrk_cpu = (wrk1.ru_utime + wrk1.ru_stime) - (wrk0.ru_utime + wrk0.ru_stime)
         return RunResult(
-            target.name, mode, round_no, wrk, cpu1 - cpu0, svc1 - svc0, wrk_cpu, sample
+            target.name,
+            mode,
+            round_no,
+            wrk,
+            cpu1 - start["cpu"],
+            svc1 - start["svc"],
+            wrk_cpu,
+            sample,
+            served,
+        )
+
+    def prefill(self, target: Target) -> None:
+        """Fill every torrent's swarm with ``cfg.peers_per_torrent`` fresh peers (numwant=0,
+        untimed), in wrk runs of at most ``MAX_LINES // 2`` paths that stop once each path is
+        answered; then wait for the statistics flush."""
+        total = len(self.factory.hashes) * self.cfg.peers_per_torrent
+        started, done = time.monotonic(), 0
+        while done < total:
+            count = min(MAX_LINES // 2, total - done)
+            paths = self.factory.take(
+                target.name, count, passkey_in_path=target.passkey_in_path, numwant=0
+            )
+            path = self.workdir / f"prefill-{target.name}.txt"
+            path.write_text("\n".join(paths) + "\n")
+            result = run_wrk(
+                target.server.port, self.prefill_script, path, MODES[0], 600.0, once=True
+            )
+            if result.requests < count:
+                raise RuntimeError(
+                    f"prefill of {target.name}: {result.requests} of {count} answered"
+                )
+            done += count
+        if target.cache_prefix and not wait_for_flushes([target.cache_prefix], timeout=300):
+            print(f"  (prefill of {target.name}: statistics not flushed within 300 s)")
+        seconds = time.monotonic() - started
+        print(
+            f"  prefill {target.name}: {total:,} peers ({self.cfg.peers_per_torrent} per"
+            f" torrent) in {seconds:.0f} s",
+            flush=True,
         )
 
     def run(self, targets: list[Target]) -> list[Row]:
@@ -225,6 +292,9 @@ class Bench:
             self._start_all(targets)
             live = [t for t in targets if t.server is not None]
             self.prefixes = [t.cache_prefix for t in live if t.cache_prefix]
+            if self.cfg.peers_per_torrent:
+                for target in live:
+                    self.prefill(target)
             for target in live:
                 self.warm_up(target)
             for round_no in range(1, self.cfg.rounds + 1):
@@ -275,9 +345,54 @@ def print_run(r: RunResult) -> None:
         f"  p99 {w.p99_ms:7.2f} ms  server CPU {r.server_cpu:5.1f} s"
         f"  redis+pg+celery {r.services_cpu:4.1f} s  wrk {r.wrk_cpu:4.1f} s"
         f"  errors {w.other_errors + w.non_2xx}  closed {w.read_errors}  wraps {w.wraps}"
-        f"  refused {sum(r.sample.refusals.values())}/{r.sample.sent}",
+        f"  refused {sum(r.sample.refusals.values())}/{r.sample.sent}"
+        f"  peers/reply {r.sample.peers / r.sample.ok if r.sample.ok else 0:.1f}",
         flush=True,
     )
+    if r.served is not None:
+        ratio = w.requests / r.served if r.served else float("inf")
+        print(
+            f"    counts: wrk {w.requests:,}, server {r.served:,} answered, wrk/server {ratio:.3f}",
+            flush=True,
+        )
+        if abs(ratio - 1) > 0.02:
+            print(
+                f"    WARNING: {r.target} {r.mode}: wrk's count differs from the server's by"
+                f" {100 * (ratio - 1):+.1f}%",
+                flush=True,
+            )
+
+
+def served_mark(target: Target) -> object:
+    """Where the server's own count of answered announces stands now, for
+    :func:`served_since`: for opentracker its ``/stats?mode=conn`` count of successful
+    announces, for a PBTS target the database's clock (read once the flush has drained)."""
+    if target.server is None:
+        return None
+    if not target.cache_prefix:
+        return opentracker_announces(target.server.port)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
+def served_since(target: Target, mark: object) -> int | None:
+    """Announces the server says it answered since ``mark`` (:func:`served_mark`); ``None``:
+    it cannot say. For a PBTS target, the ``tracker_torrenthistory`` rows its statistics flush
+    wrote or updated since then: every bench announce is a fresh (member, torrent) pair of the
+    target, so a flush writes one row per answered announce (call it once the flush drained)."""
+    if mark is None or target.server is None:
+        return None
+    if not target.cache_prefix:
+        now = opentracker_announces(target.server.port)
+        return None if now is None else now - mark
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tracker_torrenthistory WHERE updated_at >= %s", [mark])
+        return cursor.fetchone()[0]
 
 
 @dataclass

@@ -47,6 +47,24 @@ TABLE_HEAD = (
 )
 
 
+COUNTS_HEAD = ("target", "mode", "wrk requests", "server answered", "wrk/server", "peers/reply")
+
+
+def count_cells(rows: list[Row]) -> list[tuple[str, ...]]:
+    """wrk's request count beside the server's own count of answered announces (and the mean
+    number of peers in the sampled replies), one tuple per (target, mode) that ran."""
+    cells = []
+    for row in rows:
+        if not row.runs:
+            continue
+        served, sample = row.served, row.sample
+        ratio = f"{row.requests / served:.3f}" if served else "-"
+        peers = f"{sample.peers / sample.ok:.1f}" if sample.ok else "-"
+        shown = f"{served:,}" if served is not None else "-"
+        cells.append((row.target, row.mode, f"{row.requests:,}", shown, ratio, peers))
+    return cells
+
+
 def table_rows(rows: list[Row]) -> list[tuple[str, ...]]:
     """The result table as text cells, one tuple per (target, mode)."""
     anchor = {r.mode: r.rate for r in rows if r.target == "opentracker" and r.runs}

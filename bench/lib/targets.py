@@ -9,6 +9,7 @@ in production.
 
 from __future__ import annotations
 
+import http.client
 import shutil
 import subprocess
 import sys
@@ -59,10 +60,26 @@ def start_opentracker(workdir: Path, info_hashes: list[str]) -> Server:
     (workdir / "whitelist.txt").write_text("\n".join(info_hashes) + "\n")
     port = free_port()
     conf = workdir / "opentracker.conf"
-    conf.write_text(f"listen.tcp 127.0.0.1:{port}\naccess.whitelist {workdir / 'whitelist.txt'}\n")
+    conf.write_text(
+        f"listen.tcp 127.0.0.1:{port}\naccess.whitelist {workdir / 'whitelist.txt'}\n"
+        "access.stats 127.0.0.1\n"  # its own count of answered announces (/stats?mode=conn)
+    )
     return start_server(
         "opentracker", [binary, "-f", str(conf)], port=port, env={}, workdir=workdir
     )
+
+
+def opentracker_announces(port: int) -> int | None:
+    """opentracker's own count of announces answered since it started (the second line of
+    ``/stats?mode=conn``: successful announces); ``None`` if it does not say."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/stats?mode=conn")
+        lines = conn.getresponse().read().decode("latin-1").splitlines()
+        conn.close()
+        return int(lines[1])
+    except (OSError, http.client.HTTPException, IndexError, ValueError):
+        return None
 
 
 def target_env(name: str, prefix: str) -> dict[str, str]:

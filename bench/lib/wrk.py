@@ -3,11 +3,18 @@ one by one around each run (decoded, so that refusals are counted)."""
 
 from __future__ import annotations
 
+import errno
 import http.client
+import os
 import random
 import re
+import shutil
+import signal
 import subprocess
+import tempfile
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +27,15 @@ MODES = ("keep-alive", "close")
 # wrk script: each thread keeps every n-th line of the path file (its share), pre-formats the
 # requests, and sends them in order; a thread that runs out starts again (counted as a wrap:
 # for a PBTS target a repeated peer would be refused as "Announce too soon").
+#
+# Start barrier: wrk runs each thread's ``init`` in its main thread just before starting that
+# thread, and starts its clock after the last one, so with large path files thread 0 would
+# send (and count) requests while thread 1 still loads its share. Here every thread's first
+# ``request`` blocks opening its own FIFO (``<gate>/go-<id>``) until the driver opens it for
+# writing, which the driver does once the last thread has reached that point (all shares
+# loaded): every thread starts together, within microseconds of each other and a few
+# milliseconds after wrk's clock. With ``once``, a thread that has had an answer to each of its
+# paths writes ``<gate>/done-<id>`` (the prefill: the driver then stops wrk with SIGINT).
 WRK_LUA = r"""
 local threads = {}
 local counter = 0
@@ -32,9 +48,10 @@ end
 
 function init(args)
   local file, nthreads, mode = args[1], tonumber(args[2]), args[3]
+  gate, once = args[4], args[5] == "once"
   local headers = {}
   if mode == "close" then headers["Connection"] = "close" end
-  reqs, n, pos, wraps = {}, 0, 0, 0
+  reqs, n, pos, wraps, answered, started, verified = {}, 0, 0, 0, 0, false, false
   local k = 0
   for line in io.lines(file) do
     if k % nthreads == id then
@@ -46,6 +63,17 @@ function init(args)
 end
 
 function request()
+  if not verified then
+    -- wrk calls thread 0's request() once from its main thread, before starting any thread,
+    -- to check the request (and discards it): that call must neither block nor consume.
+    verified = true
+    if id == 0 then return reqs[1] end
+  end
+  if not started then
+    local fifo = io.open(gate .. "/go-" .. id, "r")
+    if fifo then fifo:close() end
+    started = true
+  end
   pos = pos + 1
   if pos > n then
     pos = 1
@@ -60,6 +88,23 @@ function done(summary, latency, requests)
   io.write(string.format("BENCH_WRAPS %d\n", total))
 end
 """
+
+# The prefill's script: the replay script, plus a ``response`` hook that writes the thread's
+# done file (a ``response`` function makes wrk parse every reply, so the timed runs do without).
+WRK_PREFILL_LUA = (
+    WRK_LUA
+    + r"""
+function response(status, headers, body)
+  if once then
+    answered = answered + 1
+    if answered == n then
+      local f = io.open(gate .. "/done-" .. id, "w")
+      if f then f:close() end
+    end
+  end
+end
+"""
+)
 
 
 # --- announce paths ---------------------------------------------------------------------
@@ -83,8 +128,11 @@ class PathFactory:
         self.passkeys = data.passkeys
         self._next: dict[str, int] = {}
 
-    def take(self, target: str, count: int, *, passkey_in_path: bool) -> list[str]:
-        """``count`` announce paths of peers never used before by ``target``, shuffled."""
+    def take(
+        self, target: str, count: int, *, passkey_in_path: bool, numwant: int = 50
+    ) -> list[str]:
+        """``count`` announce paths of peers never used before by ``target``, shuffled; each
+        asks for ``numwant`` peers. ``count`` a multiple of T gives every torrent as many."""
         start = self._next.get(target, 0)
         self._next[target] = start + count
         rng = random.Random(f"{target}:{start}")
@@ -93,11 +141,12 @@ class PathFactory:
         for i in range(start, start + count):
             t = i % torrents
             head = f"/announce/{self.passkeys[(i // torrents + 7 * t) % members]}?"
-            paths.append((head if passkey_in_path else "/announce?") + self._query(t, rng))
+            query = self._query(t, rng, numwant)
+            paths.append((head if passkey_in_path else "/announce?") + query)
         rng.shuffle(paths)
         return paths
 
-    def _query(self, torrent: int, rng: random.Random) -> str:
+    def _query(self, torrent: int, rng: random.Random, numwant: int) -> str:
         port = rng.randrange(1025, 65536)
         while port in BLACKLISTED_PORTS:
             port = rng.randrange(1025, 65536)
@@ -105,7 +154,7 @@ class PathFactory:
         return (
             f"info_hash={self.hashes[torrent]}&peer_id={pct(PEER_ID_PREFIX + rng.randbytes(12))}"
             f"&port={port}&uploaded=0&downloaded=0&left={left}&corrupt=0"
-            f"&key={rng.getrandbits(32):08X}&event=started&numwant=50&compact=1"
+            f"&key={rng.getrandbits(32):08X}&event=started&numwant={numwant}&compact=1"
             "&no_peer_id=1&supportcrypto=1&redundant=0"
         )
 
@@ -119,6 +168,7 @@ class SampleResult:
 
     sent: int = 0
     ok: int = 0
+    peers: int = 0  # peers in the ok replies (compact: 6 bytes each)
     refusals: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
 
@@ -126,6 +176,7 @@ class SampleResult:
         """Merge another sample into this one."""
         self.sent += other.sent
         self.ok += other.ok
+        self.peers += other.peers
         self.refusals.update(other.refusals)
         self.errors.update(other.errors)
 
@@ -147,6 +198,7 @@ def _classify(status: int, body: bytes, result: SampleResult) -> None:
         result.refusals[reply[b"failure reason"].decode(errors="replace")] += 1
     elif isinstance(reply.get(b"peers"), bytes) and b"interval" in reply:
         result.ok += 1
+        result.peers += len(reply[b"peers"]) // 6
     else:
         result.errors["reply without peers/interval"] += 1
 
@@ -225,12 +277,81 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def run_wrk(port: int, script: Path, paths_file: Path, mode: str, seconds: float) -> WrkResult:
-    """wrk with 2 threads, 50 connections, ``--latency``, replaying ``paths_file``."""
+GATE_TIMEOUT = 120.0  # seconds wrk's threads have to load their shares and connect
+
+
+def _open_gate(gate: Path, threads: int, proc: subprocess.Popen) -> bool:
+    """Release wrk's threads together: wait (bounded) until the last thread blocks on its FIFO
+    (every share is loaded by then), then open every thread's FIFO for writing, the last one
+    first. Returns whether all were released (``False``: wrk exited or timed out first)."""
+    fds: list[int] = []
+    deadline = time.monotonic() + GATE_TIMEOUT
+    try:
+        for i in [threads - 1, *range(threads - 1)]:
+            while True:
+                try:
+                    fds.append(os.open(gate / f"go-{i}", os.O_WRONLY | os.O_NONBLOCK))
+                    break
+                except OSError as exc:  # ENXIO: no reader yet
+                    if exc.errno != errno.ENXIO:
+                        raise
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.0005)
+        return True
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def run_wrk(
+    port: int,
+    script: Path,
+    paths_file: Path,
+    mode: str,
+    seconds: float,
+    *,
+    on_start: Callable[[], None] | None = None,
+    once: bool = False,
+) -> WrkResult:
+    """wrk with 2 threads, 50 connections, ``--latency``, replaying ``paths_file``; its threads
+    start together (the script's FIFO barrier), and ``on_start`` is called at that moment
+    (read CPU counters there). With ``once`` (the prefill script), wrk is stopped (SIGINT) as
+    soon as every path has been answered, or after ``seconds``.
+
+    Raises:
+        RuntimeError: wrk failed.
+    """
+    gate = Path(tempfile.mkdtemp(prefix="wrk-gate-", dir=paths_file.parent))
+    for i in range(THREADS):
+        os.mkfifo(gate / f"go-{i}")
     cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "5s"]
     cmd += ["--latency", "-s", str(script), f"http://127.0.0.1:{port}/"]
-    cmd += ["--", str(paths_file), str(THREADS), mode]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
+    cmd += ["--", str(paths_file), str(THREADS), mode, str(gate), "once" if once else "replay"]
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        try:
+            released = _open_gate(gate, THREADS, proc)
+            if on_start is not None:  # (also when not released: wrk's threads never asked)
+                on_start()
+            if released and once:
+                while proc.poll() is None and not all(
+                    (gate / f"done-{i}").exists() for i in range(THREADS)
+                ):
+                    time.sleep(0.05)
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=seconds + GATE_TIMEOUT + 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            shutil.rmtree(gate, ignore_errors=True)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {stderr or stdout}")
+    if not released:  # no thread ever had a connection to send on: the counts say so
+        print(f"  WARNING: wrk's threads never reached the start barrier {stderr.strip()}")
+    return parse_wrk(stdout)
