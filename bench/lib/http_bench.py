@@ -21,7 +21,13 @@ from bench.lib.data import (
     warm_auth_cache,
 )
 from bench.lib.env import DATABASE_NAME
-from bench.lib.procs import service_roots, services_cpu_seconds, stop_server, tree_cpu_seconds
+from bench.lib.procs import (
+    cpu_since,
+    cpu_snapshot,
+    service_roots,
+    stop_server,
+    tree_cpu_seconds,
+)
 from bench.lib.targets import BASELINE, Target, build_targets, opentracker_announces
 from bench.lib.wrk import (
     CONNECTIONS,
@@ -221,9 +227,11 @@ class Bench:
         roots = self.service_pids + ([target.server.flusher.pid] if target.server.flusher else [])
         mark = served_mark(target)
         start: dict[str, float] = {}
+        svc0: dict[int, float] = {}
 
         def on_start() -> None:
-            start["cpu"], start["svc"] = tree_cpu_seconds(pid), services_cpu_seconds(roots)
+            start["cpu"] = tree_cpu_seconds(pid)
+            svc0.update(cpu_snapshot(roots))
 
         wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk = run_wrk(
@@ -233,7 +241,7 @@ class Bench:
         cpu1 = tree_cpu_seconds(pid)
         if target.cache_prefix and not wait_for_flushes([target.cache_prefix]):
             print("  (this run's statistics not flushed within 60 s; its count is short)")
-        svc1 = services_cpu_seconds(roots)
+        svc = cpu_since(svc0, roots)
         served = served_since(target, mark)
         sample.add(self.sample(target))
         key = (target.name, mode)
@@ -245,7 +253,7 @@ class Bench:
             round_no,
             wrk,
             cpu1 - start["cpu"],
-            svc1 - start["svc"],
+            svc,
             wrk_cpu,
             sample,
             served,

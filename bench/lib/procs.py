@@ -74,6 +74,26 @@ def service_roots() -> list[int]:
     return roots
 
 
+def cpu_snapshot(roots: list[int]) -> dict[int, float]:
+    """CPU seconds so far of every process in the trees of ``roots``, by PID."""
+    snap = {}
+    for root in roots:
+        for pid in process_tree(root):
+            fields = _stat_fields(pid)
+            if fields:
+                snap[pid] = sum(int(v) for v in fields[11:15]) / CLK_TCK
+    return snap
+
+
+def cpu_since(before: dict[int, float], roots: list[int]) -> float:
+    """CPU seconds the trees of ``roots`` used since the snapshot ``before``
+    (:func:`cpu_snapshot`): processes started since count from zero, processes gone since
+    (another program's Redis or connection that exited) drop out instead of making it
+    negative."""
+    after = cpu_snapshot(roots)
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
 def services_cpu_seconds(roots: list[int]) -> float:
     """CPU seconds used so far by Redis and PostgreSQL (what the PBTS servers ask of them)."""
     return sum(tree_cpu_seconds(pid) for pid in roots)
