@@ -84,9 +84,15 @@ class RedisStatsQueue:
         the torrents that changed."""
         base = f"{self.prefix}:batch:{batch_id}"
         credits: dict[StatsKey, Credit] = {}
+        get = credits.get
         for chunk in self.client.lrange(f"{base}:credits", 0, -1):
             for member, torrent, up, down, seed, flags in _CREDIT.iter_unpack(chunk):
-                add_credit(credits, (member, torrent), Credit.from_flags(up, down, seed, flags))
+                key = (member, torrent)
+                total = get(key)
+                if total is None:  # one object per (member, torrent), not one per record
+                    credits[key] = Credit.from_flags(up, down, seed, flags)
+                else:
+                    add_credit(credits, key, Credit.from_flags(up, down, seed, flags))
         dirty = [int(t) for t in self.client.smembers(f"{base}:dirty")]
         counts = {}
         if dirty:

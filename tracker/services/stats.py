@@ -10,8 +10,7 @@ by its owner, ``reputation.services.ledger_credit_announced``, inside this trans
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -37,11 +36,9 @@ def _insert_batch_row(cursor, batch: StatsBatch, members: int) -> bool:
     return cursor.rowcount == 1
 
 
-def _upsert_history(cursor, batch: StatsBatch) -> None:
-    rows = [
-        (member_id, torrent_id, c.uploaded, c.downloaded, c.seed_seconds, c.flags)
-        for (member_id, torrent_id), c in batch.credits.items()
-    ]
+def _upsert_history(cursor, rows: list[tuple[int, int, int, int, int, int]]) -> None:
+    """Add ``rows`` (member_id, torrent_id, uploaded, downloaded, seed_seconds, flags) to
+    the history, one row per (member, torrent), in one statement."""
     with_v, params = values_cte(("member_id", "torrent_id", "up", "down", "seed", "flags"), rows)
     now = timezone.now()
     history = "tracker_torrenthistory"
@@ -122,6 +119,39 @@ def _honour_freeleech_tokens(batch: StatsBatch) -> StatsBatch:
     return replace(batch, credits=credits)
 
 
+@dataclass(slots=True)
+class _Columns:
+    """What one pass over a batch's credits gives every statement: the history rows, each
+    member's sums (uploaded, downloaded, seeding seconds) over its rows, the clamped members
+    and the torrents with a new snatch."""
+
+    rows: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+    totals: dict[int, list[int]] = field(default_factory=dict)
+    clamped: set[int] = field(default_factory=set)
+    snatched: set[int] = field(default_factory=set)
+
+
+def _columns(batch: StatsBatch) -> _Columns:
+    out = _Columns()
+    rows, totals, get = out.rows, out.totals, out.totals.get
+    for (member_id, torrent_id), credit in batch.credits.items():
+        up, down, seed = credit.uploaded, credit.downloaded, credit.seed_seconds
+        flags = credit.flags
+        rows.append((member_id, torrent_id, up, down, seed, flags))
+        total = get(member_id)
+        if total is None:
+            totals[member_id] = [up, down, seed]
+        else:
+            total[0] += up
+            total[1] += down
+            total[2] += seed
+        if flags & 4:
+            out.clamped.add(member_id)
+        if flags & 1:
+            out.snatched.add(torrent_id)
+    return out
+
+
 def stats_flush(*, batch: StatsBatch) -> bool:
     """Apply one batch of announce credits in one transaction.
 
@@ -137,30 +167,23 @@ def stats_flush(*, batch: StatsBatch) -> bool:
             keeps the batch and retries it.
     """
     batch = _honour_freeleech_tokens(batch)
-    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for (member_id, _), credit in batch.credits.items():
-        row = totals[member_id]
-        row[0] += credit.uploaded
-        row[1] += credit.downloaded
-        row[2] += credit.seed_seconds
+    cols = _columns(batch)
     # Entries that only record presence (an announce that credited nothing) touch the history
     # row, not the ledger.
-    credited = {member_id: row for member_id, row in totals.items() if any(row)}
+    credited = {member_id: row for member_id, row in cols.totals.items() if any(row)}
     with transaction.atomic(), connection.cursor() as cursor:
-        if not _insert_batch_row(cursor, batch, len(totals)):
+        if not _insert_batch_row(cursor, batch, len(cols.totals)):
             return False
         if credited:
             ledger_credit_announced(totals=credited)
-        clamped = {member_id for (member_id, _), credit in batch.credits.items() if credit.clamped}
-        if clamped:
-            ledger_flag_clamped(member_ids=clamped)
-        if batch.credits:
-            _upsert_history(cursor, batch)
+        if cols.clamped:
+            ledger_flag_clamped(member_ids=cols.clamped)
+        if cols.rows:
+            _upsert_history(cursor, cols.rows)
         # One statement on the torrents: counts (with the snatches of snatched ones, which
         # are among them), or, in a batch without counts, the snatches alone.
-        snatched = {t for (_, t), credit in batch.credits.items() if credit.snatched}
         if batch.swarm_counts:
-            _update_torrents(cursor, batch.swarm_counts, snatched)
-        elif snatched:
-            _recount_snatches(cursor, snatched)
+            _update_torrents(cursor, batch.swarm_counts, cols.snatched)
+        elif cols.snatched:
+            _recount_snatches(cursor, cols.snatched)
     return True
