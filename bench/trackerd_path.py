@@ -1,0 +1,216 @@
+"""trackerd's request path in one process: CPU per announce, with no sockets and no services.
+
+Drives ``TrackerServer.respond`` (what trackerd runs for every HTTP request head: the head,
+the preloaded ``LocalAuthority``, the rules, the journaling peer store) with fresh announces
+like ``bench/announce.py --populated``'s: 10,000 torrents, 2,000 members, swarms prefilled to
+``--peers`` peers each (70), every timed announce a fresh peer of a fresh (member, torrent)
+pair asking for 50 peers, compact. The journal is taken every 2,000 announces, as trackerd's
+sync thread does every half second. UDP (BEP 15) announces run the same way through
+``UdpTracker.handle``.
+
+Usage (from the project root)::
+
+    .venv/bin/python bench/trackerd_path.py                  # as PBTS_SPEEDUPS says
+    PBTS_SPEEDUPS=1 .venv/bin/python bench/trackerd_path.py  # the compiled build (make speedups)
+    .venv/bin/python bench/trackerd_path.py --profile        # and cProfile's top functions
+
+Prints microseconds of CPU per announce (process time, best and median of ``--rounds``) for
+HTTP and UDP, and the reply's peer count. A figure for comparing two builds or checkouts on
+one box, not a throughput: the event loop and the socket calls are left out (bench/announce.py
+measures those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import struct
+import sys
+import time
+from pathlib import Path
+
+if not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbts_site.settings")
+os.environ.setdefault("SECRET_KEY", "bench-trackerd-path-no-secret")  # no request is signed
+
+TORRENTS = 10_000
+MEMBERS = 2_000
+BATCH = 2_000  # announces between two journal takes
+
+
+def _setup(peers: int):
+    import django
+
+    django.setup()
+    from tracker import authcache
+    from tracker.announce.records import MemberStanding, TorrentStanding
+    from tracker.announce.store import MemoryPeerStore
+    from tracker.announce.udp_tracker import ConnectionIds, ConnectLimiter, UdpTracker
+    from tracker.announce_runtime import build_policy
+    from tracker.authority import LocalAuthority
+    from tracker.trackerd import TrackerServer
+
+    rng = random.Random(17)
+    passkeys = [f"{rng.getrandbits(128):032x}" for _ in range(MEMBERS)]
+    hashes = [rng.randbytes(20) for _ in range(TORRENTS)]
+    standings = [
+        (authcache.passkey_key(pk), MemberStanding(i + 1, False, True, True))
+        for i, pk in enumerate(passkeys)
+    ] + [
+        (authcache.torrent_key(h.hex()), TorrentStanding(i + 1, False, False))
+        for i, h in enumerate(hashes)
+    ]
+    standings.append((authcache.CLIENTS_KEY, (b"-TR4",)))
+    authcache.all_standings = lambda: iter(standings)  # the bench's members, no database
+    auth = LocalAuthority(ttl=3600)
+    auth.preload()
+    store = MemoryPeerStore(journal=True)
+    policy = build_policy()
+    server = TrackerServer(authority=auth, store=store, policy=policy, snatches=lambda ids: {})
+    ids = ConnectionIds(rng.randbytes(32))
+    udp = UdpTracker(
+        auth=auth,
+        store=store,
+        policy=policy,
+        snatches=lambda torrent_ids: {},
+        ids=ids,
+        limiter=ConnectLimiter(0),
+    )
+    return server, udp, ids, store, passkeys, hashes
+
+
+def _head(passkey: str, info_hash: bytes, numwant: int, rng: random.Random) -> bytes:
+    from urllib.parse import quote_from_bytes
+
+    peer_id = b"-TR4060-" + rng.randbytes(12)
+    left = 0 if rng.random() < 0.25 else rng.randrange(1, 1 << 30)
+    return (
+        f"GET /announce/{passkey}?info_hash={quote_from_bytes(info_hash)}"
+        f"&peer_id={quote_from_bytes(peer_id)}&port={rng.randrange(20000, 60000)}"
+        f"&uploaded=0&downloaded=0&left={left}&event=started&compact=1&numwant={numwant}"
+        " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk".encode()
+    )
+
+
+def _addr(rng: random.Random) -> str:
+    return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench as the command line asks and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--peers", type=int, default=70, help="peers per torrent before (70)")
+    parser.add_argument("--announces", type=int, default=20_000, help="per round (20,000)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="cProfile one more round")
+    args = parser.parse_args(argv)
+    server, udp, ids, store, passkeys, hashes = _setup(args.peers)
+    from tracker import speedups
+
+    print(f"build: {'compiled' if speedups.enabled() else 'sources'}")
+    rng = random.Random(4060)
+    t0 = time.process_time()
+    for i in range(TORRENTS * args.peers):
+        server.respond(_head(passkeys[i % MEMBERS], hashes[i % TORRENTS], 0, rng), _addr(rng))
+        if i % BATCH == 0:
+            store.take_journal()
+    store.take_journal()
+    from tracker import trackerd
+
+    if hasattr(trackerd, "quiet_collector"):  # as trackerd's serve() does
+        trackerd.quiet_collector()
+    else:  # an older checkout
+        import gc
+
+        gc.collect()
+        gc.freeze()
+    print(f"prefill: {TORRENTS * args.peers:,} peers in {time.process_time() - t0:.1f} s CPU")
+
+    pair = [args.peers]  # member offset that keeps (member, torrent) pairs fresh
+
+    def http_round() -> tuple[float, int]:
+        heads = []
+        for i in range(args.announces):
+            m = (i + pair[0]) % MEMBERS
+            heads.append((_head(passkeys[m], hashes[i % TORRENTS], 50, rng), _addr(rng)))
+        pair[0] += 1
+        respond, take = server.respond, store.take_journal
+        start = time.process_time()
+        for n, (head, remote) in enumerate(heads):
+            reply = respond(head, remote)
+            if n % BATCH == 0:
+                take()
+        take()
+        spent = time.process_time() - start
+        return spent / len(heads) * 1e6, reply[0].count(b"5:peers")
+
+    def udp_round() -> float:
+        packets = []
+        for i in range(args.announces):
+            m = (i + pair[0]) % MEMBERS
+            url = f"/announce/{passkeys[m]}".encode()
+            packets.append(
+                (
+                    struct.pack(
+                        ">QII20s20sQQQIIIiH",
+                        int.from_bytes(ids.issue("127.0.0.1"), "big"),
+                        1,
+                        i,
+                        hashes[i % TORRENTS],
+                        b"-TR4060-" + rng.randbytes(12),
+                        0,
+                        0,
+                        rng.randrange(1 << 30),
+                        2,
+                        0,
+                        0,
+                        50,
+                        6881,
+                    )
+                    + b"\x02"
+                    + bytes([len(url)])
+                    + url,
+                    ("127.0.0.1", 6881),
+                )
+            )
+        pair[0] += 1
+        handle, take = udp.handle, store.take_journal
+        start = time.process_time()
+        for n, (data, addr) in enumerate(packets):
+            handle(data, addr)
+            if n % BATCH == 0:
+                take()
+        take()
+        return (time.process_time() - start) / len(packets) * 1e6
+
+    http, udp_us = [], []
+    for _ in range(args.rounds):
+        us, _ = http_round()
+        http.append(us)
+        udp_us.append(udp_round())
+    print(
+        f"HTTP us/announce: best {min(http):.1f}, median {statistics.median(http):.1f}"
+        f" ({', '.join(f'{x:.1f}' for x in http)})"
+    )
+    print(
+        f"UDP  us/announce: best {min(udp_us):.1f}, median {statistics.median(udp_us):.1f}"
+        f" ({', '.join(f'{x:.1f}' for x in udp_us)})"
+    )
+    if args.profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        http_round()
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
