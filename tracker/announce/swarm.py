@@ -10,7 +10,8 @@ Memory: a peer is one fixed 58-byte record in its swarm's seeder or leecher ``by
 plus its 6-byte IPv4 entry and its 4-byte member_id in parallel arrays (no Python object per
 peer, so nothing for the cyclic garbage collector to walk); an IPv6 address adds an entry to
 a side dictionary; swarms above ``INDEX_FROM`` peers add a ``{key: slot}`` index, smaller
-ones find a peer with ``bytearray.find`` on its 24-byte key (``records.peer_key``).
+ones find a peer with ``bytearray.find`` of its member_id in the 4-byte member array, then
+compare its 24-byte key (``records.peer_key``) at those slots only.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ _TIMES = struct.Struct(f">d{RECORD_SIZE - 8}x")
 _NO_ADDR = bytes(ADDR_SIZE)
 
 
-def _aligned(buf: bytearray, needle: bytes, at: int, size: int = RECORD_SIZE) -> int:
+def _aligned(buf: bytearray, needle: bytes, at: int, size: int) -> int:
     """Slot of the ``size``-byte entry whose bytes ``at..`` start with ``needle``, or -1."""
     pos = buf.find(needle, at)
     while pos != -1 and (pos - at) % size:
@@ -172,11 +173,21 @@ class Swarm:
         if self.index is not None:
             slot = self.index.get(key)
             return None if slot is None else (bool(slot & 1), slot >> 1)
-        slot = _aligned(self.leeches.records, key, _KEY_AT)
-        if slot >= 0:
-            return False, slot
-        slot = _aligned(self.seeds.records, key, _KEY_AT)
-        return None if slot < 0 else (True, slot)
+        # The member's slots first, from the 4-byte member array (a new member in the swarm,
+        # the common case, costs one short scan per pool), then the peer_id at each of them.
+        member = key[:MEMBER_SIZE]
+        for is_seed, pool in ((False, self.leeches), (True, self.seeds)):
+            members, records = pool.members, pool.records
+            pos = members.find(member)
+            while pos != -1:
+                if pos % MEMBER_SIZE:
+                    pos = members.find(member, pos + 1)
+                    continue
+                at = pos // MEMBER_SIZE * RECORD_SIZE + _KEY_AT
+                if records.startswith(key, at):
+                    return is_seed, pos // MEMBER_SIZE
+                pos = members.find(member, pos + MEMBER_SIZE)
+        return None
 
     def state_at(self, where: Location) -> PeerState:
         """Decode the peer at ``where``."""

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tracker.announce.records import Event, PeerState
+from tracker.announce.records import Event, PeerState, peer_key
 from tracker.announce.swarm import INDEX_FROM, Swarm, _window
 
 
@@ -108,3 +108,21 @@ def test_window_is_uniform_and_excludes_own_slot():
         seen.update(slots)
     assert 7 not in seen and len(seen) == 39
     assert max(seen.values()) < 1.25 * min(seen.values())
+
+
+def test_locate_in_a_searched_swarm_skips_member_ids_across_slot_boundaries():
+    # Member ids 0x0100 and 0x0200 side by side hold 0x00000002 across their boundary: a peer
+    # of member 2 placed after them must still be found at its own slot, and a key whose
+    # member id only appears across a boundary must not be found.
+    swarm = Swarm()
+    for member_id in (0x0100, 0x0200):
+        peer_id = bytes([member_id >> 8]) * 20
+        swarm.put(PeerState(member_id, peer_id, b"\1" * 6, b"", 0, 0, 5, Event.NONE, 1.0))
+    assert swarm.locate(peer_key(0x02, b"\2" * 20)) is None
+    swarm.put(PeerState(0x02, b"m" * 20, b"\1" * 6, b"", 0, 0, 5, Event.NONE, 2.0))
+    swarm.put(PeerState(0x02, b"n" * 20, b"\1" * 6, b"", 0, 0, 0, Event.NONE, 3.0))
+    assert swarm.index is None
+    assert swarm.locate(peer_key(0x02, b"m" * 20)) == (False, 2)
+    assert swarm.locate(peer_key(0x02, b"n" * 20)) == (True, 0)
+    assert swarm.locate(peer_key(0x02, b"o" * 20)) is None
+    assert swarm.locate(peer_key(0x0200, b"\2" * 20)) == (False, 1)
