@@ -342,10 +342,6 @@ def _announces(members, torrents, peers: int, count: int, credited_share: float)
         yield Announce(request, _member(members, ti, k), compact4, b"", standings[ti]), None
 
 
-def _cpu_self() -> float:
-    return time.process_time()
-
-
 def _backend_cpu(pid: int) -> float:
     from bench.lib.procs import CLK_TCK
 
@@ -357,6 +353,53 @@ def _backend_cpu(pid: int) -> float:
     return sum(int(v) for v in fields[11:13]) / CLK_TCK
 
 
+class _Flusher:
+    """The Celery worker's part: a process forked from this one (Django set up, no store yet)
+    that runs the task ``tracker.flush_stats`` when asked, over its own database connection,
+    and answers with its own CPU seconds and its backend's for that call. A separate process,
+    as in production: the garbage collector of a process that holds the peer store would
+    charge the flush for walking it."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        from django.db import connections
+
+        connections.close_all()  # the child opens its own
+        ctx = multiprocessing.get_context("fork")
+        self.conn, theirs = ctx.Pipe()
+        self.proc = ctx.Process(target=self._serve, args=(theirs,), daemon=True)
+        self.proc.start()
+
+    @staticmethod
+    def _serve(conn) -> None:
+        from django.db import connection
+
+        from tracker import announce_runtime, tasks
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        rt = announce_runtime.runtime()
+        while (with_counts := conn.recv()) is not None:
+            rt.counts_at = float("-inf") if with_counts else time.monotonic()
+            p0, b0 = time.process_time(), _backend_cpu(backend)
+            tasks.flush_stats()
+            conn.send((time.process_time() - p0, _backend_cpu(backend) - b0))
+        conn.send(None)
+
+    def flush(self, *, with_counts: bool) -> tuple[float, float]:
+        """Run one flush there; ``(its CPU seconds, its PostgreSQL backend's)``."""
+        self.conn.send(with_counts)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        """Stop the process (it ends its loop and exits)."""
+        self.conn.send(None)
+        self.conn.recv()
+        self.proc.join(timeout=30)
+
+
 def child(args: argparse.Namespace) -> dict:
     """One measured round in this process; returns the CPU seconds by consumer."""
     root = Path(args.root)
@@ -366,8 +409,7 @@ def child(args: argparse.Namespace) -> dict:
     from django.db import connection
 
     from bench.lib.procs import cpu_since, cpu_snapshot, service_roots
-    from tracker import announce_runtime, tasks
-    from tracker.announce.redis_stats import RedisStatsQueue
+    from tracker import announce_runtime
     from tracker.announce.redis_sync import RedisPeerSync
     from tracker.announce.store import MemoryPeerStore
 
@@ -387,19 +429,13 @@ def child(args: argparse.Namespace) -> dict:
         p for p in roots if Path(f"/proc/{p}/comm").read_text().strip() == "redis-server"
     ]
     pg_roots = [p for p in roots if p not in redis_roots]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+    flusher = _Flusher()  # forked now, before this process fills its store (a small heap)
 
     clock = [ROUND_AT]
     prefix = f"{settings.PBTS_REDIS_PREFIX}:tracker"
     store = MemoryPeerStore(clock=lambda: clock[0], journal=True)
     rules = announce_runtime.policy().rules
     sync = RedisPeerSync(client, store, prefix=prefix, rules=rules)
-    rt = announce_runtime.Runtime(
-        store=store, sync=sync, queue=RedisStatsQueue(client, prefix=prefix)
-    )
-    announce_runtime._runtime = rt
 
     out = dict.fromkeys(
         ("redis_sync", "py_sync", "redis_flush", "pg", "pg_backend", "py_flush"), 0.0
@@ -410,9 +446,9 @@ def child(args: argparse.Namespace) -> dict:
 
     def do_sync() -> None:
         nonlocal conflicts
-        r0, p0 = cpu_snapshot(redis_roots), _cpu_self()
+        r0, p0 = cpu_snapshot(redis_roots), time.process_time()
         stats = sync.sync()
-        out["py_sync"] += _cpu_self() - p0
+        out["py_sync"] += time.process_time() - p0
         out["redis_sync"] += cpu_since(r0, redis_roots)
         conflicts += stats.conflicts
 
@@ -422,16 +458,10 @@ def child(args: argparse.Namespace) -> dict:
         if due:
             last_counts = elapsed
             counts_flushes += 1
-        rt.counts_at = float("-inf") if due else time.monotonic()
-        r0, g0, b0, p0 = (
-            cpu_snapshot(redis_roots),
-            cpu_snapshot(pg_roots),
-            _backend_cpu(backend),
-            _cpu_self(),
-        )
-        tasks.flush_stats()
-        out["py_flush"] += _cpu_self() - p0
-        out["pg_backend"] += _backend_cpu(backend) - b0
+        r0, g0 = cpu_snapshot(redis_roots), cpu_snapshot(pg_roots)
+        py, backend = flusher.flush(with_counts=due)
+        out["py_flush"] += py
+        out["pg_backend"] += backend
         out["pg"] += cpu_since(g0, pg_roots)
         out["redis_flush"] += cpu_since(r0, redis_roots)
         flushes += 1
@@ -454,6 +484,7 @@ def child(args: argparse.Namespace) -> dict:
     do_sync()
     do_flush(args.announces * step + FLUSH_SECONDS)
     wall = time.monotonic() - started
+    flusher.close()
 
     with connection.cursor() as cursor:
         cursor.execute(

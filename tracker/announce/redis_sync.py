@@ -98,8 +98,9 @@ if #seen > 0 or redis.call('EXISTS', outcome) == 1 then return seen end
 local conflicts = {}
 local log = {}
 local credits = {}
-local counts = {}  -- seeder/leecher deltas and dirty torrents, applied once per batch
-local dirty = {}
+-- seeder/leecher deltas and dirty torrents by torrent id, applied once per batch
+local seeds, leeches, dirty = {}, {}, {}
+local peers = p .. ':peers:'
 local changes, pos, r = ARGV[4], 1, 0
 while pos <= #changes do
   r = r + 1
@@ -107,7 +108,7 @@ while pos <= #changes do
   local tid, field, new, dseed, dleech, snatch, base, credit
   tid, field, new, dseed, dleech, snatch, base, credit, pos =
     struct.unpack('>I4c24Bc0BBBBc0Bc0', changes, pos)
-  local hkey = p .. ':peers:' .. tid
+  local hkey = peers .. tid
   local cur = base
   if base == '' and new ~= '' then
     -- a new peer: one call sets it unless another process stored it first
@@ -123,15 +124,19 @@ while pos <= #changes do
     conflicts[#conflicts + 1] = cur
   else
     dseed, dleech = dseed - 1, dleech - 1
-    if dseed ~= 0 then counts[tid .. ':s'] = (counts[tid .. ':s'] or 0) + dseed end
-    if dleech ~= 0 then counts[tid .. ':l'] = (counts[tid .. ':l'] or 0) + dleech end
+    if dseed ~= 0 then seeds[tid] = (seeds[tid] or 0) + dseed end
+    if dleech ~= 0 then leeches[tid] = (leeches[tid] or 0) + dleech end
     if dseed ~= 0 or dleech ~= 0 or snatch == 1 then dirty[tid] = true end
     if credit ~= '' then credits[#credits + 1] = credit end
     log[#log + 1] = string.sub(changes, at, at + 28 + #new)
   end
 end
-for name, delta in pairs(counts) do
-  if delta ~= 0 then redis.call('HINCRBY', p .. ':counts', name, delta) end
+local counts = p .. ':counts'
+for tid, delta in pairs(seeds) do
+  if delta ~= 0 then redis.call('HINCRBY', counts, tid .. ':s', delta) end
+end
+for tid, delta in pairs(leeches) do
+  if delta ~= 0 then redis.call('HINCRBY', counts, tid .. ':l', delta) end
 end
 local tids = {}
 for tid in pairs(dirty) do tids[#tids + 1] = tid end
