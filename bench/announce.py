@@ -1,4 +1,5 @@
-"""Announce benchmark: opentracker vs the Django view vs ``trackerd``, and memory per peer.
+"""Announce benchmark: opentracker (and Ocelot) vs the Django view vs ``trackerd``, and memory
+per peer.
 
 Usage (from the project root; PostgreSQL and Redis on 127.0.0.1, Debian's ``opentracker`` and
 ``wrk`` installed: ``apt-get install -y opentracker wrk``)::
@@ -9,24 +10,41 @@ Usage (from the project root; PostgreSQL and Redis on 127.0.0.1, Debian's ``open
     .venv/bin/python bench/announce.py --quick --baseline /tmp/pbts-before
                                                   # and another checkout's targets beside these
     .venv/bin/python bench/announce.py --populated --duration 5 --rounds 1
-                                                  # swarms prefilled to ~70 peers (issue 17)
+                                                  # swarms prefilled to ~70 peers (issue 17),
+                                                  # targets opentracker, ocelot, trackerd-1w
 
 Options: ``--duration S`` and ``--rounds N`` override the run length and the number of rounds,
-``--targets opentracker,django,trackerd`` picks targets (``trackerd-1w`` or ``trackerd-2w``
-alone too), ``--no-doc`` skips the doc, ``--baseline PATH`` also runs the Django view and
-trackerd of the checkout at ``PATH`` (its compiled build made with ``make speedups`` there),
-each right after this checkout's same target (before it in even rounds), and prints their
-ratios. ``--populated`` first fills every torrent's swarm with ``--peers-per-torrent`` (70)
-fresh peers, so that every timed reply carries numwant=50 peers (targets opentracker and
-trackerd-1w unless ``--targets`` says otherwise; the Django view would take minutes to fill);
-it skips the memory test and never writes the doc. The library is ``bench.lib`` (this file
-only reads the command line).
+``--targets opentracker,ocelot,django,trackerd`` picks targets (``trackerd-1w`` or
+``trackerd-2w`` alone too), ``--no-doc`` skips the doc, ``--baseline PATH`` also runs the
+Django view and trackerd of the checkout at ``PATH`` (its compiled build made with ``make
+speedups`` there), each right after this checkout's same target (before it in even rounds),
+and prints their ratios. ``--populated`` first fills every torrent's swarm with
+``--peers-per-torrent`` (70) fresh peers, so that every timed reply carries numwant=50 peers
+(targets opentracker, ocelot and trackerd-1w unless ``--targets`` says otherwise; the Django
+view would take minutes to fill); it skips the memory test and never writes the doc. The
+library is ``bench.lib`` (this file only reads the command line).
+
+Target ``ocelot`` (issue 17's anchor, ``bench/lib/ocelot.py``): WhatCD/Ocelot 1.0, the C++
+tracker of Gazelle sites, which keeps per-member statistics in MariaDB as PBTS does in
+PostgreSQL. Its GPL source is never in the repository: put a checkout of WhatCD/Ocelot in
+``.local/src/ocelot/`` (or point ``PBTS_OCELOT_SRC`` at one), with Debian's ``g++
+libmysql++-dev libmariadb-dev libev-dev libboost-iostreams-dev libboost-system-dev
+mariadb-server mariadb-client``; without them its rows read "not available" and the other
+targets run. It is built into ``.local/build/ocelot/`` (once), served by a private MariaDB
+(``.local/mariadb/``, Unix socket only, started if not running and stopped at the end if this
+run started it) with database ``pbts_bench_ocelot``: the six Gazelle tables it uses, the same
+10,000 info_hashes and 2,000 passkeys as the other targets, the ``-TR4`` client prefix.
+Announces use its path layout ``/<passkey>/announce?``; it flushes to MariaDB every 3 s, caps
+replies at 50 peers and keeps connections alive. Its count is the ``successful announcements``
+line of its report page, its database-side CPU (the redis+pg+celery columns) the MariaDB
+server's, read once MariaDB holds the run's announces.
 
 Every wrk run starts its threads together (a FIFO barrier in its Lua script: wrk's clock would
 otherwise count the requests of its first thread while the second still loads its paths), CPU
 counters are read from that moment, and wrk's count is checked against the server's own count
-of answered announces (opentracker's ``/stats?mode=conn``; for PBTS targets the history rows
-their statistics flush wrote): both are printed with their ratio, with a warning beyond 2 %.
+of answered announces (opentracker's ``/stats?mode=conn``; Ocelot's report page; for PBTS
+targets the history rows their statistics flush wrote): both are printed with their ratio,
+with a warning beyond 2 %.
 
 What it does, every run (re-runnable; it owns the PostgreSQL database ``pbts_bench``, or
 ``PBTS_BENCH_DATABASE_URL``'s, and Redis db 6, which it empties at start and at the end):
@@ -82,7 +100,7 @@ from bench.lib.report import (
 )
 from bench.lib.targets import DEFAULT_TARGETS
 
-POPULATED_TARGETS = "opentracker,trackerd-1w"
+POPULATED_TARGETS = "opentracker,ocelot,trackerd-1w"
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -96,7 +114,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--memory", action="store_true", help="memory per peer only")
     parser.add_argument("--duration", type=float, help="seconds per run (10; quick: 3)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per target and mode")
-    parser.add_argument("--targets", help=f"comma-separated subset of {DEFAULT_TARGETS}")
+    parser.add_argument(
+        "--targets",
+        help=f"comma-separated subset of {DEFAULT_TARGETS},ocelot"
+        f" (--populated: {POPULATED_TARGETS})",
+    )
     parser.add_argument(
         "--populated", action="store_true", help="prefill swarms so replies carry 50 peers"
     )

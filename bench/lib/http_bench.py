@@ -28,7 +28,13 @@ from bench.lib.procs import (
     stop_server,
     tree_cpu_seconds,
 )
-from bench.lib.targets import BASELINE, Target, build_targets, opentracker_announces
+from bench.lib.targets import (
+    BASELINE,
+    Target,
+    TargetHooks,
+    build_targets,
+    opentracker_announces,
+)
 from bench.lib.wrk import (
     CONNECTIONS,
     MODES,
@@ -179,13 +185,19 @@ class Bench:
         self.warmups: dict[str, list[float]] = {}
         self.service_pids = service_roots()
         self.prefixes: list[str] = []
+        self.hooks: list[TargetHooks] = []  # of the live targets that have them
 
     def paths_file(self, target: Target, mode: str, seconds: float) -> Path:
         """Write the paths one run needs: twice the best rate seen so far (at least
         ``MIN_RATE``) times ``seconds``, bounded by ``MAX_LINES``."""
         rate = max(self.rates.get((target.name, m), MIN_RATE) for m in MODES)
         count = min(MAX_LINES, int(2 * rate * seconds) + 2000)
-        paths = self.factory.take(target.name, count, passkey_in_path=target.passkey_in_path)
+        paths = self.factory.take(
+            target.name,
+            count,
+            passkey_in_path=target.passkey_in_path,
+            passkey_first=target.passkey_first,
+        )
         path = self.workdir / f"paths-{target.name}-{mode}.txt"
         path.write_text("\n".join(paths) + "\n")
         return path
@@ -193,7 +205,10 @@ class Bench:
     def sample(self, target: Target) -> SampleResult:
         """Sample ``cfg.samples`` fresh announces on the target."""
         paths = self.factory.take(
-            target.name, self.cfg.samples, passkey_in_path=target.passkey_in_path
+            target.name,
+            self.cfg.samples,
+            passkey_in_path=target.passkey_in_path,
+            passkey_first=target.passkey_first,
         )
         return sample_replies(target.server.port, paths)
 
@@ -217,14 +232,24 @@ class Bench:
         threads are released together (its start barrier); the server's at wrk's end, the
         services' (Redis, PostgreSQL, the target's Celery flusher) once the statistics of the
         run are flushed, so that they include the flush of its last announces. The server's
-        own count of answered announces is read before and after (:func:`served_since`)."""
+        own count of answered announces is read before and after (:func:`served_since`).
+        A target with hooks (Ocelot) has its own database side (``hooks.service_pids``), read
+        once its database holds the run's announces (``hooks.wait_written``)."""
         sample = self.sample(target)
         paths = self.paths_file(target, mode, self.cfg.duration)
         if not wait_for_flushes(self.prefixes):
             print("  (statistics still waiting for a flush after 60 s; measuring anyway)")
+        for hooks in self.hooks:
+            if not hooks.wait_written(60.0):
+                print("  (Ocelot's announces not all in MariaDB after 60 s; measuring anyway)")
         time.sleep(self.cfg.settle)
         pid = target.server.proc.pid
-        roots = self.service_pids + ([target.server.flusher.pid] if target.server.flusher else [])
+        hooks = target.hooks
+        if hooks is not None:
+            roots = hooks.service_pids()
+        else:
+            flusher = [target.server.flusher.pid] if target.server.flusher else []
+            roots = self.service_pids + flusher
         mark = served_mark(target)
         start: dict[str, float] = {}
         svc0: dict[int, float] = {}
@@ -239,10 +264,15 @@ class Bench:
         )
         wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu1 = tree_cpu_seconds(pid)
+        # A count read over HTTP comes first: Ocelot's wait_written announces a marker peer.
+        served = None if target.cache_prefix else served_since(target, mark)
         if target.cache_prefix and not wait_for_flushes([target.cache_prefix]):
             print("  (this run's statistics not flushed within 60 s; its count is short)")
+        if hooks is not None and not hooks.wait_written(60.0):
+            print("  (this run's announces not all in MariaDB within 60 s)")
         svc = cpu_since(svc0, roots)
-        served = served_since(target, mark)
+        if target.cache_prefix:
+            served = served_since(target, mark)
         sample.add(self.sample(target))
         key = (target.name, mode)
         self.rates[key] = max(self.rates.get(key, 0.0), wrk.rate)
@@ -268,7 +298,11 @@ class Bench:
         while done < total:
             count = min(MAX_LINES // 2, total - done)
             paths = self.factory.take(
-                target.name, count, passkey_in_path=target.passkey_in_path, numwant=0
+                target.name,
+                count,
+                passkey_in_path=target.passkey_in_path,
+                numwant=0,
+                passkey_first=target.passkey_first,
             )
             path = self.workdir / f"prefill-{target.name}.txt"
             path.write_text("\n".join(paths) + "\n")
@@ -282,6 +316,8 @@ class Bench:
             done += count
         if target.cache_prefix and not wait_for_flushes([target.cache_prefix], timeout=300):
             print(f"  (prefill of {target.name}: statistics not flushed within 300 s)")
+        if target.hooks is not None and not target.hooks.wait_written(300.0):
+            print(f"  (prefill of {target.name}: announces not all written within 300 s)")
         seconds = time.monotonic() - started
         print(
             f"  prefill {target.name}: {total:,} peers ({self.cfg.peers_per_torrent} per"
@@ -300,6 +336,7 @@ class Bench:
             self._start_all(targets)
             live = [t for t in targets if t.server is not None]
             self.prefixes = [t.cache_prefix for t in live if t.cache_prefix]
+            self.hooks = [t.hooks for t in live if t.hooks is not None]
             if self.cfg.peers_per_torrent:
                 for target in live:
                     self.prefill(target)
@@ -315,6 +352,8 @@ class Bench:
             for target in targets:
                 if target.server is not None:
                     stop_server(target.server)
+                if target.hooks is not None:
+                    target.hooks.stop()
         return list(self.rows.values())
 
     def _start_all(self, targets: list[Target]) -> None:
@@ -348,10 +387,11 @@ def round_order(targets: list[Target], round_no: int) -> list[Target]:
 def print_run(r: RunResult) -> None:
     """One line per timed run, as it finishes."""
     w = r.wrk
+    services = "mariadbd" if r.target == "ocelot" else "redis+pg+celery"
     print(
         f"  round {r.round} {r.target:16} {r.mode:10} {w.rate:9,.0f}/s  p50 {w.p50_ms:7.2f} ms"
         f"  p99 {w.p99_ms:7.2f} ms  server CPU {r.server_cpu:5.1f} s"
-        f"  redis+pg+celery {r.services_cpu:4.1f} s  wrk {r.wrk_cpu:4.1f} s"
+        f"  {services} {r.services_cpu:4.1f} s  wrk {r.wrk_cpu:4.1f} s"
         f"  errors {w.other_errors + w.non_2xx}  closed {w.read_errors}  wraps {w.wraps}"
         f"  refused {sum(r.sample.refusals.values())}/{r.sample.sent}"
         f"  peers/reply {r.sample.peers / r.sample.ok if r.sample.ok else 0:.1f}",
@@ -374,9 +414,12 @@ def print_run(r: RunResult) -> None:
 def served_mark(target: Target) -> object:
     """Where the server's own count of answered announces stands now, for
     :func:`served_since`: for opentracker its ``/stats?mode=conn`` count of successful
-    announces, for a PBTS target the database's clock (read once the flush has drained)."""
+    announces, for Ocelot its report page's, for a PBTS target the database's clock (read
+    once the flush has drained)."""
     if target.server is None:
         return None
+    if target.hooks is not None:
+        return target.hooks.announces(target.server.port)
     if not target.cache_prefix:
         return opentracker_announces(target.server.port)
     from django.db import connection
@@ -393,6 +436,9 @@ def served_since(target: Target, mark: object) -> int | None:
     target, so a flush writes one row per answered announce (call it once the flush drained)."""
     if mark is None or target.server is None:
         return None
+    if target.hooks is not None:
+        now = target.hooks.announces(target.server.port)
+        return None if now is None else now - mark
     if not target.cache_prefix:
         now = opentracker_announces(target.server.port)
         return None if now is None else now - mark

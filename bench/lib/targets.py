@@ -1,6 +1,6 @@
-"""The HTTP trackers under test: opentracker, the Django view under gunicorn, and trackerd with
-one and two workers; the last three also from a baseline checkout (``--baseline``), so that two
-versions of the code are measured side by side in one run.
+"""The HTTP trackers under test: opentracker, Ocelot (:mod:`bench.lib.ocelot`), the Django view
+under gunicorn, and trackerd with one and two workers; the last three also from a baseline
+checkout (``--baseline``), so that two versions of the code are measured side by side in one run.
 
 Every PBTS target gets its own Redis key prefix (idle servers never replay another's peers)
 and its own Celery worker with beat and broker, which flushes the statistics to PostgreSQL as
@@ -16,9 +16,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bench.lib.data import BenchData
 from bench.lib.env import ROOT, bench_env
+from bench.lib.ocelot import Ocelot
 from bench.lib.procs import Server, free_port, start_server
 
 DEFAULT_TARGETS = "opentracker,django,trackerd"
@@ -35,10 +37,28 @@ _BROKER_DBS = {
 }
 
 
+class TargetHooks(Protocol):
+    """What a target with a database of its own (Ocelot) tells the benchmark."""
+
+    def announces(self, port: int) -> int | None:
+        """Its own count of announces answered since it started (``None``: it cannot say)."""
+
+    def service_pids(self) -> list[int]:
+        """The processes whose CPU is its database side (instead of Redis and PostgreSQL)."""
+
+    def wait_written(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until every announce answered so far is in its database;
+        ``False`` if that was not seen in time."""
+
+    def stop(self) -> None:
+        """Stop what it started besides its server (its database server)."""
+
+
 @dataclass
 class Target:
     """A tracker under test. ``start`` returns its running server; ``unavailable`` says why
-    a target cannot run (its rows then read "not available")."""
+    a target cannot run (its rows then read "not available"). ``passkey_first``: its announce
+    path is Gazelle's ``/<passkey>/announce``; ``hooks``: its own count, database and cleanup."""
 
     name: str
     passkey_in_path: bool
@@ -46,6 +66,8 @@ class Target:
     cache_prefix: str = ""
     unavailable: str = ""
     server: Server | None = None
+    passkey_first: bool = False
+    hooks: TargetHooks | None = None
 
 
 def start_opentracker(workdir: Path, info_hashes: list[str]) -> Server:
@@ -143,13 +165,25 @@ def start_trackerd(
 def build_targets(
     names: tuple[str, ...], data: BenchData, baseline: Path | None = None
 ) -> list[Target]:
-    """The targets asked for (``names``: ``opentracker``, ``django``, ``trackerd`` or only
-    ``trackerd-1w`` / ``trackerd-2w``), in interleaving order; with ``baseline``, each PBTS
-    target of that checkout right after the same one of this checkout."""
+    """The targets asked for (``names``: ``opentracker``, ``ocelot``, ``django``, ``trackerd``
+    or only ``trackerd-1w`` / ``trackerd-2w``), in interleaving order; with ``baseline``, each
+    PBTS target of that checkout right after the same one of this checkout."""
     targets = []
     if "opentracker" in names:
         targets.append(
             Target("opentracker", False, lambda wd: start_opentracker(wd, data.info_hashes))
+        )
+    if "ocelot" in names:
+        ocelot = Ocelot(data)
+        targets.append(
+            Target(
+                "ocelot",
+                True,
+                ocelot.start,
+                unavailable=ocelot.unavailable,
+                passkey_first=True,
+                hooks=ocelot,
+            )
         )
     checkouts = [("", ROOT)] + ([(BASELINE, baseline)] if baseline is not None else [])
     if "django" in names:

@@ -129,10 +129,18 @@ class PathFactory:
         self._next: dict[str, int] = {}
 
     def take(
-        self, target: str, count: int, *, passkey_in_path: bool, numwant: int = 50
+        self,
+        target: str,
+        count: int,
+        *,
+        passkey_in_path: bool,
+        numwant: int = 50,
+        passkey_first: bool = False,
     ) -> list[str]:
         """``count`` announce paths of peers never used before by ``target``, shuffled; each
-        asks for ``numwant`` peers. ``count`` a multiple of T gives every torrent as many."""
+        asks for ``numwant`` peers. ``count`` a multiple of T gives every torrent as many.
+        With the passkey in the path, PBTS's layout ``/announce/<passkey>?``, or with
+        ``passkey_first`` Gazelle's (Ocelot's) ``/<passkey>/announce?``."""
         start = self._next.get(target, 0)
         self._next[target] = start + count
         rng = random.Random(f"{target}:{start}")
@@ -140,7 +148,8 @@ class PathFactory:
         paths = []
         for i in range(start, start + count):
             t = i % torrents
-            head = f"/announce/{self.passkeys[(i // torrents + 7 * t) % members]}?"
+            passkey = self.passkeys[(i // torrents + 7 * t) % members]
+            head = f"/{passkey}/announce?" if passkey_first else f"/announce/{passkey}?"
             query = self._query(t, rng, numwant)
             paths.append((head if passkey_in_path else "/announce?") + query)
         rng.shuffle(paths)
