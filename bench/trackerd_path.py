@@ -15,9 +15,11 @@ Usage (from the project root)::
     .venv/bin/python bench/trackerd_path.py --profile        # and cProfile's top functions
 
 Prints microseconds of CPU per announce (process time, best and median of ``--rounds``) for
-HTTP and UDP, and the reply's peer count. A figure for comparing two builds or checkouts on
-one box, not a throughput: the event loop and the socket calls are left out (bench/announce.py
-measures those).
+HTTP and UDP. For a count that does not move with the box's load, run it under valgrind's
+cachegrind twice, with ``--announces 0`` and with ``--announces N --rounds 1 --wire http``
+(``--torrents 1000`` keeps the prefill short), and divide the difference in instructions by
+N. A figure for comparing two builds or checkouts on one box, not a throughput: the event loop
+and the socket calls are left out (bench/announce.py measures those).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ MEMBERS = 2_000
 BATCH = 2_000  # announces between two journal takes
 
 
-def _setup(peers: int):
+def _setup(torrents: int, members: int):
     import django
 
     django.setup()
@@ -55,8 +57,8 @@ def _setup(peers: int):
     from tracker.trackerd import TrackerServer
 
     rng = random.Random(17)
-    passkeys = [f"{rng.getrandbits(128):032x}" for _ in range(MEMBERS)]
-    hashes = [rng.randbytes(20) for _ in range(TORRENTS)]
+    passkeys = [f"{rng.getrandbits(128):032x}" for _ in range(members)]
+    hashes = [rng.randbytes(20) for _ in range(torrents)]
     standings = [
         (authcache.passkey_key(pk), MemberStanding(i + 1, False, True, True))
         for i, pk in enumerate(passkeys)
@@ -106,16 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", type=int, default=70, help="peers per torrent before (70)")
     parser.add_argument("--announces", type=int, default=20_000, help="per round (20,000)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--torrents", type=int, default=TORRENTS, help=f"({TORRENTS:,})")
+    parser.add_argument("--members", type=int, default=MEMBERS, help=f"({MEMBERS:,})")
+    parser.add_argument(
+        "--wire", choices=("both", "http", "udp"), default="both", help="which front ends run"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one more round")
     args = parser.parse_args(argv)
-    server, udp, ids, store, passkeys, hashes = _setup(args.peers)
+    server, udp, ids, store, passkeys, hashes = _setup(args.torrents, args.members)
+    torrents, members = len(hashes), len(passkeys)
     from tracker import speedups
 
     print(f"build: {'compiled' if speedups.enabled() else 'sources'}")
     rng = random.Random(4060)
     t0 = time.process_time()
-    for i in range(TORRENTS * args.peers):
-        server.respond(_head(passkeys[i % MEMBERS], hashes[i % TORRENTS], 0, rng), _addr(rng))
+    for i in range(torrents * args.peers):
+        server.respond(_head(passkeys[i % members], hashes[i % torrents], 0, rng), _addr(rng))
         if i % BATCH == 0:
             store.take_journal()
     store.take_journal()
@@ -128,15 +136,15 @@ def main(argv: list[str] | None = None) -> int:
 
         gc.collect()
         gc.freeze()
-    print(f"prefill: {TORRENTS * args.peers:,} peers in {time.process_time() - t0:.1f} s CPU")
+    print(f"prefill: {torrents * args.peers:,} peers in {time.process_time() - t0:.1f} s CPU")
 
     pair = [args.peers]  # member offset that keeps (member, torrent) pairs fresh
 
     def http_round() -> tuple[float, int]:
         heads = []
         for i in range(args.announces):
-            m = (i + pair[0]) % MEMBERS
-            heads.append((_head(passkeys[m], hashes[i % TORRENTS], 50, rng), _addr(rng)))
+            m = (i + pair[0]) % members
+            heads.append((_head(passkeys[m], hashes[i % torrents], 50, rng), _addr(rng)))
         pair[0] += 1
         respond, take = server.respond, store.take_journal
         start = time.process_time()
@@ -151,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     def udp_round() -> float:
         packets = []
         for i in range(args.announces):
-            m = (i + pair[0]) % MEMBERS
+            m = (i + pair[0]) % members
             url = f"/announce/{passkeys[m]}".encode()
             packets.append(
                 (
@@ -160,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                         int.from_bytes(ids.issue("127.0.0.1"), "big"),
                         1,
                         i,
-                        hashes[i % TORRENTS],
+                        hashes[i % torrents],
                         b"-TR4060-" + rng.randbytes(12),
                         0,
                         0,
@@ -188,18 +196,17 @@ def main(argv: list[str] | None = None) -> int:
         return (time.process_time() - start) / len(packets) * 1e6
 
     http, udp_us = [], []
-    for _ in range(args.rounds):
-        us, _ = http_round()
-        http.append(us)
-        udp_us.append(udp_round())
-    print(
-        f"HTTP us/announce: best {min(http):.1f}, median {statistics.median(http):.1f}"
-        f" ({', '.join(f'{x:.1f}' for x in http)})"
-    )
-    print(
-        f"UDP  us/announce: best {min(udp_us):.1f}, median {statistics.median(udp_us):.1f}"
-        f" ({', '.join(f'{x:.1f}' for x in udp_us)})"
-    )
+    for _ in range(args.rounds if args.announces else 0):
+        if args.wire != "udp":
+            http.append(http_round()[0])
+        if args.wire != "http":
+            udp_us.append(udp_round())
+    for name, figures in (("HTTP", http), ("UDP ", udp_us)):
+        if figures:
+            print(
+                f"{name} us/announce: best {min(figures):.1f}, median"
+                f" {statistics.median(figures):.1f} ({', '.join(f'{x:.1f}' for x in figures)})"
+            )
     if args.profile:
         import cProfile
         import pstats
