@@ -3,12 +3,8 @@ process serves the announces sees the peers trackerd shares through Redis."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 from urllib.parse import quote_from_bytes
 
 import pytest
@@ -18,10 +14,9 @@ from tracker import announce_runtime
 from tracker.models import ClientPrefix
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
-from tracker.tests.trackerd_helpers import free_tcp_port, stop_process
+from tracker.tests.trackerd_helpers import trackerd_subprocess
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _announce_url(port: int, torrent, member) -> str:
@@ -39,36 +34,12 @@ def _announce_url(port: int, torrent, member) -> str:
 
 
 @pytest.fixture
-def trackerd_process(settings, tmp_path):
+def trackerd_process(tmp_path):
     """``manage.py trackerd`` in its own process (HTTP only) with the production settings
     module (so its background thread shares peers every 0.1 s), on this run's database and
     Redis prefix; stopped by PID at the end."""
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        DJANGO_SETTINGS_MODULE="pbts_site.settings",
-        PBTS_SYNC_SECONDS="0.1",
-        PBTS_UDP_PORT="0",
-    )
-    port = free_tcp_port()
-    log = (tmp_path / "trackerd.log").open("wb")
-    cmd = [sys.executable, "manage.py", "trackerd", "--port", str(port), "--udp-port", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/announce", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"trackerd did not start: {(tmp_path / 'trackerd.log').read_text()}")
+    with trackerd_subprocess(tmp_path / "trackerd.log", PBTS_SYNC_SECONDS="0.1") as port:
         yield port
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 def test_profile_of_a_web_process_that_never_announced_shows_trackerd_peers(

@@ -4,13 +4,8 @@ Django announce view and on a running trackerd within ``PBTS_CONFIG_SECONDS``.""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 from urllib.parse import quote_from_bytes
 
 import django
@@ -30,10 +25,9 @@ from tracker.services.members import member_api_token, member_ban
 from tracker.tests import test_announce
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
-from tracker.tests.trackerd_helpers import free_tcp_port, running_trackerd, stop_process
+from tracker.tests.trackerd_helpers import running_trackerd, trackerd_subprocess
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def token_client(member) -> APIClient:
@@ -395,36 +389,12 @@ def test_trackerd_applies_a_change_within_the_period(monkeypatch):
 
 
 @pytest.fixture
-def trackerd_process(settings, tmp_path):
+def trackerd_process(tmp_path):
     """``manage.py trackerd`` in its own process (HTTP only, production settings module) on
     this run's database and Redis prefix, checking the configuration every 0.5 s; stopped by
     PID at the end."""
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        DJANGO_SETTINGS_MODULE="pbts_site.settings",
-        PBTS_CONFIG_SECONDS="0.5",
-        PBTS_UDP_PORT="0",
-    )
-    port = free_tcp_port()
-    log = (tmp_path / "trackerd.log").open("wb")
-    cmd = [sys.executable, "manage.py", "trackerd", "--port", str(port), "--udp-port", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/announce", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"trackerd did not start: {(tmp_path / 'trackerd.log').read_text()}")
+    with trackerd_subprocess(tmp_path / "trackerd.log", PBTS_CONFIG_SECONDS="0.5") as port:
         yield port
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 @pytest.mark.django_db(transaction=True)

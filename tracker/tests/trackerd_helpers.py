@@ -1,24 +1,37 @@
-"""Run ``trackerd`` (HTTP and UDP) in a thread of the test process, on loopback ports.
+"""Run ``trackerd`` (HTTP and UDP) in a thread of the test process, on loopback ports, or
+as ``manage.py trackerd`` in a separate process.
 
-Used by the socket tests (``test_trackerd.py``) and the real-client tests
-(``test_realclients.py``): the daemon shares this process's announce runtime
+The thread (``running_trackerd``) is used by the socket tests (``test_trackerd.py``) and the
+real-client tests (``test_realclients.py``): the daemon shares this process's announce runtime
 (``tracker.announce_runtime``), so a test reads the swarm and flushes the credits directly.
+The process (``trackerd_subprocess``) is used where a test needs trackerd to share nothing
+with the test process but the database and Redis (``test_reader_process.py``,
+``test_runtime_config.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
 
 from tracker.announce_runtime import serve_trackerd
 
 LOOPBACK_UDP = ("127.0.0.1", "::1")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_tcp_port() -> int:
@@ -117,3 +130,51 @@ def stop_process(proc: subprocess.Popen, *, grace: float = 20.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def trackerd_subprocess(log_path: Path, *, timeout: float = 30.0, **env: str) -> Iterator[int]:
+    """``manage.py trackerd`` in its own process, HTTP only, until the block ends.
+
+    It runs with the production settings module (``pbts_site.settings``, so its background
+    threads run as in production) on this test run's database (``settings.DATABASES``) and
+    Redis prefix (inherited from the environment), UDP off (``PBTS_UDP_PORT=0``).
+
+    Args:
+        log_path: file that receives the process's stdout and stderr (overwritten).
+        timeout: seconds to wait for ``/announce`` on the HTTP port to answer.
+        env: further environment variables for the process, e.g. ``PBTS_SYNC_SECONDS="0.1"``.
+
+    Yields:
+        The HTTP port on 127.0.0.1.
+
+    Raises:
+        pytest.fail.Exception: it did not answer within ``timeout`` seconds (the log is in
+            the message). The process is stopped by PID (``stop_process``) in every case.
+    """
+    db = settings.DATABASES["default"]
+    proc_env = dict(os.environ)
+    proc_env.update(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DJANGO_SETTINGS_MODULE="pbts_site.settings",
+        PBTS_UDP_PORT="0",
+    )
+    proc_env.update(env)
+    port = free_tcp_port()
+    log = log_path.open("wb")
+    cmd = [sys.executable, "manage.py", "trackerd", "--port", str(port), "--udp-port", "0"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/announce", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"trackerd did not start: {log_path.read_text()}")
+        yield port
+    finally:
+        stop_process(proc)
+        log.close()
