@@ -1,6 +1,7 @@
 """Fixtures of the chain tests: anvil (the npm package, pinned) on 127.0.0.1 on a free port,
 started here and stopped by its PID. A test that needs anvil fails, never skips, when it
-cannot start.
+cannot start. The site-level tests also get this site configured against it (``site``) and
+staff and member API clients (``staff``, ``reader``).
 
 The keys used here are anvil's dev accounts, derived from the public ``test test ... junk``
 mnemonic and read from anvil's own ``--config-out`` file: TEST FIXTURES ONLY, worthless on any
@@ -12,9 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from rest_framework.test import APIClient
 
 from chain.client import ChainClient
 from chain.devnet import Anvil, AnvilError
+from chain.tests.apikit import api_for
+from chain.tests.sitekit import chain_settings, set_up_contracts
+from tracker.tests.factories import MemberFactory
 
 
 def _start(anvil: Anvil) -> Anvil:
@@ -63,3 +68,23 @@ def stranger(anvil: Anvil) -> ChainClient:
 def other_site(anvil: Anvil) -> ChainClient:
     """Dev account 2: the owner of another (successor) site's contract."""
     return dev_client(anvil, 2)
+
+
+@pytest.fixture
+def site(anvil: Anvil) -> Iterator[Anvil]:
+    """This site configured against the session anvil, with fresh contracts."""
+    with chain_settings(anvil):
+        set_up_contracts()
+        yield anvil
+
+
+@pytest.fixture
+def staff() -> APIClient:
+    """An API client of a staff member (the /contract writes are for staff only)."""
+    return api_for(MemberFactory(is_staff=True))
+
+
+@pytest.fixture
+def reader() -> APIClient:
+    """A signed-in member (GET /contract/user/<name> is for members only)."""
+    return api_for(MemberFactory())

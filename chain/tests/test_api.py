@@ -7,41 +7,15 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from chain.contracts import record_id
 from chain.models import ChainConfig, Migration, MigrationStatus
+from chain.tests.apikit import api_for
 from chain.tests.sitekit import chain_settings, credit, keyed_member, set_up_contracts
-from tracker.services.members import member_api_token
 from tracker.tests.factories import DEFAULT_PASSWORD, MemberFactory
 
 pytestmark = pytest.mark.django_db
 WRITES = ["/contract/init", "/contract/register", "/contract/update", "/contract/migrate"]
-
-
-def api_for(member=None) -> APIClient:
-    client = APIClient()
-    if member is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {member_api_token(member)}")
-    return client
-
-
-@pytest.fixture
-def staff():
-    return api_for(MemberFactory(is_staff=True))
-
-
-@pytest.fixture
-def reader():
-    """A signed-in member (GET /contract/user/<name> is for members only)."""
-    return api_for(MemberFactory())
-
-
-@pytest.fixture
-def site(anvil):
-    with chain_settings(anvil):
-        set_up_contracts()
-        yield anvil
 
 
 # --- without a chain ----------------------------------------------------------------------

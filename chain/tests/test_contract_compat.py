@@ -14,16 +14,16 @@ from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 from eth_account import Account
 from jsonschema import Draft202012Validator
-from rest_framework.test import APIClient
 
 from chain import client as client_module
 from chain.api.serializers import REFUSED_FIELDS
 from chain.models import ChainConfig, Migration, PushBatch
 from chain.selectors import CHAIN_NOT_CONFIGURED_MESSAGE, ZERO_ADDRESS, original_ratio
+from chain.tests.apikit import api_for
 from chain.tests.sitekit import chain_settings, credit, keyed_member, set_up_contracts
 from core.models import AuditLog
 from reputation.models import Ledger
-from tracker.services.members import member_api_token, member_ban
+from tracker.services.members import member_ban
 from tracker.tests.factories import DEFAULT_PASSWORD, MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,30 +44,6 @@ SAMPLE_VALUES = {
     "rpc_url": "http://127.0.0.1:8545",
     "factory_address": "0x" + "22" * 20,
 }
-
-
-def api_for(member=None) -> APIClient:
-    client = APIClient()
-    if member is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {member_api_token(member)}")
-    return client
-
-
-@pytest.fixture
-def staff():
-    return api_for(MemberFactory(is_staff=True))
-
-
-@pytest.fixture
-def reader():
-    return api_for(MemberFactory())
-
-
-@pytest.fixture
-def site(anvil):
-    with chain_settings(anvil):
-        set_up_contracts()
-        yield anvil
 
 
 # --- the schema: responses are checked against /api/schema/ ----------------------------------
