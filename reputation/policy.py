@@ -24,6 +24,9 @@ class RatioVerdict:
     reason: str = ""
 
 
+_ALLOWED = RatioVerdict(True)  # immutable: one instance serves every allowed verdict
+
+
 def leech_verdict(
     *, uploaded: int, downloaded: int, min_ratio: float, grace_bytes: int, exempt: bool
 ) -> RatioVerdict:
@@ -37,10 +40,10 @@ def leech_verdict(
         exempt: staff exempted the member.
     """
     if exempt or downloaded <= grace_bytes:
-        return RatioVerdict(True)
+        return _ALLOWED
     current = ratio(uploaded, downloaded) or 0.0
     if current >= min_ratio:
-        return RatioVerdict(True)
+        return _ALLOWED
     return RatioVerdict(
         False, f"Downloading disabled: ratio {current:.2f} is below {min_ratio:.2f}"
     )
