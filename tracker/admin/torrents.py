@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -27,6 +29,108 @@ from tracker.models import (
 from tracker.services import torrents as torrent_services
 
 # --- torrents -----------------------------------------------------------------------------
+
+EDITABLE_FIELDS = ("name", "category", "description")  # saved through ``torrent_update``
+PROMOTION_FLAGS = ("is_freeleech", "is_double_upload")
+
+Action = Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Torrent]], object]
+
+
+def _status_action(status: str, *, description: str, doc: str, success: str) -> Action:
+    """A torrent admin action that sets ``status`` (a ``TorrentStatus``) on every selected
+    torrent through ``torrent_moderate`` (audited), without a reason.
+
+    Args:
+        status: the status the torrents get.
+        description: the action's label in the admin's action menu.
+        doc: the action's docstring (what the status means for the torrents).
+        success: the message after the run, formatted with ``count`` (torrents changed);
+            refusals are reported one by one (``core.admin.run_each``).
+    """
+
+    @admin.action(description=description)
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Torrent]):
+        run_each(
+            modeladmin,
+            request,
+            queryset,
+            lambda t: torrent_services.torrent_moderate(
+                torrent=t, actor=request.user, status=status
+            ),
+            success=success,
+        )
+
+    action.__doc__ = doc
+    return action
+
+
+def _status_action_with_reason(
+    name: str, status: str, *, description: str, doc: str, title: str
+) -> Action:
+    """A torrent admin action that first asks for a reason on a page of its own
+    (``core.admin.with_reason``), then sets ``status`` (a ``TorrentStatus``) with that reason on
+    every selected torrent through ``torrent_moderate`` (audited).
+
+    Args:
+        name: the attribute the action is bound to on the admin (the page posts it back).
+        status: the status the torrents get.
+        description: the action's label in the admin's action menu.
+        doc: the action's docstring (what the status means for the torrents).
+        title: the title of the page that asks for the reason.
+
+    Returns:
+        The action; it returns the reason page until a non-empty reason is posted, then None.
+    """
+
+    @admin.action(description=description)
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Torrent]):
+        return with_reason(
+            modeladmin,
+            request,
+            queryset,
+            action=name,
+            title=title,
+            func=lambda t, reason: torrent_services.torrent_moderate(
+                torrent=t, actor=request.user, status=status, reason=reason
+            ),
+            success=f"Set {{count}} torrent(s) to {status}.",
+        )
+
+    action.__doc__ = doc
+    return action
+
+
+def _promotion_action(
+    flag: str, value: bool, *, description: str, doc: str, success: str
+) -> Action:
+    """A torrent admin action that sets one promotion flag on every selected torrent through
+    ``torrent_set_promotion`` (audited), keeping the torrent's other flag as it is.
+
+    Args:
+        flag: ``"is_freeleech"`` or ``"is_double_upload"`` (``PROMOTION_FLAGS``).
+        value: what the flag becomes.
+        description: the action's label in the admin's action menu.
+        doc: the action's docstring (what the flag means for the torrents).
+        success: the message after the run, formatted with ``count`` (torrents changed);
+            refusals are reported one by one (``core.admin.run_each``).
+
+    Raises:
+        ValueError: ``flag`` is not a promotion flag.
+    """
+    if flag not in PROMOTION_FLAGS:
+        raise ValueError(f"not a promotion flag: {flag!r}")
+
+    @admin.action(description=description)
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Torrent]):
+        def apply(torrent: Torrent) -> None:
+            values = {name: getattr(torrent, name) for name in PROMOTION_FLAGS}
+            values[flag] = value
+            torrent_services.torrent_set_promotion(torrent=torrent, actor=request.user, **values)
+
+        run_each(modeladmin, request, queryset, apply, success=success)
+
+    action.__doc__ = doc
+    return action
 
 
 @admin.register(Torrent)
@@ -77,25 +181,7 @@ class TorrentAdmin(ModeratorAccessMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    readonly_fields = (
-        "id",
-        "info_hash",
-        "uploader",
-        "status",
-        "moderation_reason",
-        "is_freeleech",
-        "is_double_upload",
-        "size_display",
-        "piece_length",
-        "piece_count",
-        "files_link",
-        "is_hybrid",
-        "seeders",
-        "leechers",
-        "snatches",
-        "created_at",
-        "updated_at",
-    )
+    readonly_fields = tuple(name for name in fields if name not in EDITABLE_FIELDS)
     actions = (
         "approve",
         "set_pending",
@@ -140,122 +226,65 @@ class TorrentAdmin(ModeratorAccessMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Torrent, form: forms.ModelForm, change: bool):
         """Save the edited name, description and category through ``torrent_update``."""
         changes = {
-            name: form.cleaned_data[name]
-            for name in ("name", "description", "category")
-            if name in form.changed_data
+            name: form.cleaned_data[name] for name in EDITABLE_FIELDS if name in form.changed_data
         }
         if changes:
             torrent_services.torrent_update(torrent=obj, actor=request.user, **changes)
 
-    def _moderate(self, request: HttpRequest, queryset: QuerySet, status: str, success: str):
-        services = torrent_services
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda t: services.torrent_moderate(torrent=t, actor=request.user, status=status),
-            success=success,
-        )
-
-    def _moderate_with_reason(
-        self, request: HttpRequest, queryset: QuerySet, *, action: str, status: str, title: str
-    ):
-        services = torrent_services
-        return with_reason(
-            self,
-            request,
-            queryset,
-            action=action,
-            title=title,
-            func=lambda t, reason: services.torrent_moderate(
-                torrent=t, actor=request.user, status=status, reason=reason
-            ),
-            success=f"Set {{count}} torrent(s) to {status}.",
-        )
-
-    def _promote(self, request: HttpRequest, queryset: QuerySet, *, success: str, **flags: bool):
-        services = torrent_services
-
-        def apply(torrent: Torrent) -> None:
-            values = {
-                "is_freeleech": torrent.is_freeleech,
-                "is_double_upload": torrent.is_double_upload,
-                **flags,
-            }
-            services.torrent_set_promotion(torrent=torrent, actor=request.user, **values)
-
-        run_each(self, request, queryset, apply, success=success)
-
-    @admin.action(description="Approve selected torrents")
-    def approve(self, request: HttpRequest, queryset: QuerySet[Torrent]) -> None:
-        """Status ``approved``: listed and tracked."""
-        self._moderate(request, queryset, TorrentStatus.APPROVED, "Approved {count} torrent(s).")
-
-    @admin.action(description="Set selected torrents to pending")
-    def set_pending(self, request: HttpRequest, queryset: QuerySet[Torrent]) -> None:
-        """Status ``pending``: hidden and untracked until approved."""
-        self._moderate(
-            request, queryset, TorrentStatus.PENDING, "Set {count} torrent(s) to pending."
-        )
-
-    @admin.action(description="Reject selected torrents (asks for a reason)")
-    def reject(self, request: HttpRequest, queryset: QuerySet[Torrent]):
-        """Status ``rejected``, with a required reason."""
-        return self._moderate_with_reason(
-            request,
-            queryset,
-            action="reject",
-            status=TorrentStatus.REJECTED,
-            title="Reject torrents",
-        )
-
-    @admin.action(description="Delete selected torrents (asks for a reason)")
-    def soft_delete(self, request: HttpRequest, queryset: QuerySet[Torrent]):
-        """Status ``deleted`` (the row stays), with a required reason."""
-        return self._moderate_with_reason(
-            request,
-            queryset,
-            action="soft_delete",
-            status=TorrentStatus.DELETED,
-            title="Delete torrents",
-        )
-
-    @admin.action(description="Set freeleech on selected torrents")
-    def set_freeleech(self, request: HttpRequest, queryset: QuerySet[Torrent]) -> None:
-        """Downloads of these torrents do not count."""
-        self._promote(
-            request, queryset, is_freeleech=True, success="Freeleech set on {count} torrent(s)."
-        )
-
-    @admin.action(description="Remove freeleech from selected torrents")
-    def unset_freeleech(self, request: HttpRequest, queryset: QuerySet[Torrent]) -> None:
-        """Downloads count again."""
-        self._promote(
-            request,
-            queryset,
-            is_freeleech=False,
-            success="Freeleech removed from {count} torrent(s).",
-        )
-
-    @admin.action(description="Set double upload on selected torrents")
-    def set_double_upload(self, request: HttpRequest, queryset: QuerySet[Torrent]) -> None:
-        """Uploads of these torrents count twice."""
-        self._promote(
-            request,
-            queryset,
-            is_double_upload=True,
-            success="Double upload set on {count} torrent(s).",
-        )
-
-    @admin.action(description="Remove double upload from selected torrents")
-    def unset_double_upload(self, request: HttpRequest, queryset: QuerySet[Torrent]) -> None:
-        """Uploads count once again."""
-        self._promote(
-            request,
-            queryset,
-            is_double_upload=False,
-            success="Double upload removed from {count} torrent(s).",
-        )
+    approve = _status_action(
+        TorrentStatus.APPROVED,
+        description="Approve selected torrents",
+        doc="Status ``approved``: listed and tracked.",
+        success="Approved {count} torrent(s).",
+    )
+    set_pending = _status_action(
+        TorrentStatus.PENDING,
+        description="Set selected torrents to pending",
+        doc="Status ``pending``: hidden and untracked until approved.",
+        success="Set {count} torrent(s) to pending.",
+    )
+    reject = _status_action_with_reason(
+        "reject",
+        TorrentStatus.REJECTED,
+        description="Reject selected torrents (asks for a reason)",
+        doc="Status ``rejected``, with a required reason.",
+        title="Reject torrents",
+    )
+    soft_delete = _status_action_with_reason(
+        "soft_delete",
+        TorrentStatus.DELETED,
+        description="Delete selected torrents (asks for a reason)",
+        doc="Status ``deleted`` (the row stays), with a required reason.",
+        title="Delete torrents",
+    )
+    set_freeleech = _promotion_action(
+        "is_freeleech",
+        True,
+        description="Set freeleech on selected torrents",
+        doc="Downloads of these torrents do not count.",
+        success="Freeleech set on {count} torrent(s).",
+    )
+    unset_freeleech = _promotion_action(
+        "is_freeleech",
+        False,
+        description="Remove freeleech from selected torrents",
+        doc="Downloads count again.",
+        success="Freeleech removed from {count} torrent(s).",
+    )
+    set_double_upload = _promotion_action(
+        "is_double_upload",
+        True,
+        description="Set double upload on selected torrents",
+        doc="Uploads of these torrents count twice.",
+        success="Double upload set on {count} torrent(s).",
+    )
+    unset_double_upload = _promotion_action(
+        "is_double_upload",
+        False,
+        description="Remove double upload from selected torrents",
+        doc="Uploads count once again.",
+        success="Double upload removed from {count} torrent(s).",
+    )
 
 
 @admin.register(TorrentFile)
