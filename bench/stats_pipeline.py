@@ -22,9 +22,10 @@ store, the Redis sync, the flush task):
    every 15 simulated seconds (``PBTS_COUNTS_SECONDS``), so 120,000 announces are one counts
    period of the default settings.
 2. CPU read from ``/proc`` around the sync and the flush calls only: redis-server (whole
-   process), every PostgreSQL process (and, apart, this round's own backend), and this process
-   (the flush is the Celery worker's CPU; the sync's Python is trackerd's, shown for
-   information and not counted in the database side).
+   process), every PostgreSQL process (and, apart, the flush's own backend), and the flushing
+   process: the flush runs in a process forked before the store is filled, as the Celery
+   worker is a process of its own (the sync's Python is trackerd's, shown for information and
+   not counted in the database side).
 
 State before every round is the same: every torrent's swarm holds ``--peers-per-torrent`` (70)
 prefilled peers in Redis with their history rows in PostgreSQL (written once), what earlier
@@ -34,7 +35,9 @@ or ``PBTS_BENCH_DATABASE_URL``'s name, ``_base`` appended for the baseline: migr
 differ) and its own key prefix in Redis db 5, which it empties of its own keys only.
 
 Redis and PostgreSQL are shared with whatever else runs on the machine: the figures are medians
-of interleaved rounds with their range; the load average is printed with them.
+of interleaved rounds with their range; the load average is printed with them. ``--own-redis``
+starts a private redis-server (no persistence, stopped by its PID at the end) so that the Redis
+figures are this benchmark's alone.
 """
 
 from __future__ import annotations
@@ -578,10 +581,15 @@ def _cell(values: list[float]) -> str:
 
 
 def _check(variant: str, result: dict, peers: int) -> str:
-    """What the round wrote against what it should have: one history row per fresh pair."""
+    """What the round wrote against what it should have: one new history row per fresh pair,
+    one updated prefilled row per re-announce, nothing left in Redis."""
     problems = []
     if result["history_rows"] != result["fresh"]:
         problems.append(f"history rows {result['history_rows']} != fresh {result['fresh']}")
+    if result["history_updated"] != result["credited"]:
+        problems.append(
+            f"updated rows {result['history_updated']} != re-announces {result['credited']}"
+        )
     if result["unflushed"]:
         problems.append("credits left unflushed")
     return f"{variant}: " + ("; ".join(problems) if problems else "ok")

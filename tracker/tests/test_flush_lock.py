@@ -4,6 +4,8 @@ does not hold the next flush back (the cache lock it replaces did, for 300 s).""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from django.db import connection
@@ -24,6 +26,22 @@ def _session():
     )
 
 
+def _close_and_wait(session, timeout: float = 10.0) -> None:
+    """Close ``session`` and wait (bounded) until its server process has ended: a client's
+    close does not wait for the server to let go of the session's locks."""
+    pid = session.info.backend_pid
+    session.close()
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # a fresh view in this transaction
+            cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone() is None:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"the closed session's server process {pid} is still there")
+
+
 @pytest.fixture
 def flushes(monkeypatch):
     """Counts the flushes that ran (the flush itself is tested in test_stats_flush.py)."""
@@ -37,7 +55,7 @@ def test_a_running_flush_keeps_the_next_out_and_a_dead_one_does_not(flushes):
     holder = _session()  # a worker inside a flush
     assert holder.execute("SELECT pg_try_advisory_lock(%s)", [tasks.FLUSH_LOCK_ID]).fetchone()[0]
     assert tasks.flush_stats() is False and flushes == []
-    holder.close()  # SIGKILL: the worker's connection ends, and its lock with it
+    _close_and_wait(holder)  # SIGKILL: the worker's connection ends, and its lock with it
     assert tasks.flush_stats() is True and flushes == [1]
     # Released after a run: another worker takes it at once.
     other = _session()
