@@ -4,9 +4,11 @@ JSON in ``core.api.errors``."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,11 +31,14 @@ from moderation.api.serializers import (
 )
 from moderation.models import MemberWarning, Report, StaffNote
 from moderation.services import notes, reports, warnings
+from tracker.api.base import (
+    FIELD_ERRORS,
+    ServiceActionMixin,
+    StaffActionView,
+    responses_schema,
+)
 from tracker.models import Member, Torrent
 
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
-)
 FORBIDDEN = OpenApiResponse(OpenApiTypes.OBJECT, description="Not allowed for this member.")
 NOT_FOUND = OpenApiResponse(OpenApiTypes.OBJECT, description="No such object.")
 CONFLICT = OpenApiResponse(OpenApiTypes.OBJECT, description="Already done, or a duplicate.")
@@ -125,159 +130,140 @@ class ReportDetailView(APIView):
         return Response(ModerationReportSerializer(_report(pk)).data)
 
 
-class ReportClaimView(APIView):
+class ReportActionView(StaffActionView):
+    """Staff: a service applied to report ``pk``, answering the report."""
+
+    output_serializer_class = ModerationReportSerializer
+    schema_errors = {403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT}
+
+    def get_target(self, *, pk: int) -> Report:
+        """Report ``pk``; ``NotFound`` if there is none."""
+        return _report(pk)
+
+
+class ReportClaimView(ReportActionView):
     """Claim an open report (staff)."""
 
-    permission_classes = [IsModeratorInGoodStanding]
+    schema_summary = "Claim a report (staff)"
+    schema_description = "Claim it for the caller."
 
-    @extend_schema(
-        request=None,
-        responses={200: ModerationReportSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
-        summary="Claim a report (staff)",
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        """Claim it for the caller."""
-        report = reports.report_claim(report=_report(pk), actor=request.user)
-        return Response(ModerationReportSerializer(report).data)
+    def perform(self, target: Report, data: dict[str, Any]) -> Report:
+        """``report_claim`` for the caller (no body)."""
+        return reports.report_claim(report=target, actor=self.request.user)
 
 
-class ReportResolveView(APIView):
+class ReportResolveView(ReportActionView):
     """Resolve or dismiss a report with a note (staff); the reporter is notified."""
 
-    permission_classes = [IsModeratorInGoodStanding]
+    input_serializer_class = ModerationReportCloseSerializer
+    schema_summary = "Resolve or dismiss a report (staff)"
+    schema_description = "Close it."
 
-    @extend_schema(
-        request=ModerationReportCloseSerializer,
-        responses={
-            200: ModerationReportSerializer,
-            400: FIELD_ERRORS,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
-        },
-        summary="Resolve or dismiss a report (staff)",
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        """Close it."""
-        data = ModerationReportCloseSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        report = reports.report_close(
-            report=_report(pk),
-            actor=request.user,
-            status=data.validated_data["status"],
-            resolution=data.validated_data["resolution"],
+    def perform(self, target: Report, data: dict[str, Any]) -> Report:
+        """``report_close`` with the posted status and resolution."""
+        return reports.report_close(
+            report=target,
+            actor=self.request.user,
+            status=data["status"],
+            resolution=data["resolution"],
         )
-        return Response(ModerationReportSerializer(report).data)
 
 
-class MemberWarningListCreateView(generics.ListAPIView):
+class MemberListCreateView(ServiceActionMixin, generics.ListAPIView):
+    """Staff: rows about the member ``username``, newest first (``GET``, paginated;
+    ``serializer_class``), and ``POST`` adds one (``201`` with the new row).
+
+    A view that sets ``list_summary`` gets the schema of its ``GET`` from its declarations as
+    the ``POST`` gets its own (:class:`tracker.api.base.ServiceActionMixin`)."""
+
+    permission_classes = [IsModeratorInGoodStanding]
+    success_status = status.HTTP_201_CREATED
+    schema_errors = {403: FORBIDDEN, 404: NOT_FOUND}
+    list_summary: ClassVar[str] = ""
+    list_description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Attach the ``GET`` schema to a view that sets ``list_summary``."""
+        super().__init_subclass__(**kwargs)
+        if "list_summary" not in cls.__dict__:
+            return
+        get = extend_schema(
+            summary=cls.list_summary,
+            responses=responses_schema(
+                status.HTTP_200_OK, cls.serializer_class(many=True), cls.schema_errors, body=False
+            ),
+            description=cls.list_description,
+        )
+        extend_schema_view(get=get)(cls)
+
+    def get_target(self, *, username: str) -> Member:
+        """The member ``username``; ``NotFound`` if there is none."""
+        return _member(username)
+
+
+class MemberWarningListCreateView(MemberListCreateView):
     """A member's warnings, newest first (staff); ``POST`` warns them."""
 
-    permission_classes = [IsModeratorInGoodStanding]
-    serializer_class = ModerationWarningSerializer
+    serializer_class = output_serializer_class = ModerationWarningSerializer
+    input_serializer_class = ModerationWarningCreateSerializer
+    list_summary = "A member's warnings (staff)"
+    list_description = "List the warnings."
+    schema_summary = "Warn a member (staff)"
+    schema_description = "Issue a warning; the member is notified."
 
     def get_queryset(self) -> QuerySet[MemberWarning]:
         """All the member's warnings, active or not."""
         return selectors.member_warnings(member=_member(self.kwargs["username"]), active_only=False)
 
-    @extend_schema(
-        summary="A member's warnings (staff)",
-        responses={200: ModerationWarningSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
-    )
-    def get(self, request: Request, *args, **kwargs) -> Response:
-        """List the warnings."""
-        return super().get(request, *args, **kwargs)
-
-    @extend_schema(
-        request=ModerationWarningCreateSerializer,
-        responses={
-            201: ModerationWarningSerializer,
-            400: FIELD_ERRORS,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-        },
-        summary="Warn a member (staff)",
-    )
-    def post(self, request: Request, username: str) -> Response:
-        """Issue a warning; the member is notified."""
-        data = ModerationWarningCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        warning = warnings.warning_issue(
-            member=_member(username),
-            actor=request.user,
-            reason=data.validated_data["reason"],
-            days=data.validated_data["days"],
+    def perform(self, target: Member, data: dict[str, Any]) -> MemberWarning:
+        """``warning_issue`` with the posted reason and days."""
+        return warnings.warning_issue(
+            member=target, actor=self.request.user, reason=data["reason"], days=data["days"]
         )
-        return Response(ModerationWarningSerializer(warning).data, status=status.HTTP_201_CREATED)
 
 
-class WarningRevokeView(APIView):
+class WarningRevokeView(StaffActionView):
     """Revoke a warning early (staff)."""
 
-    permission_classes = [IsModeratorInGoodStanding]
+    input_serializer_class = ModerationWarningRevokeSerializer
+    output_serializer_class = ModerationWarningSerializer
+    schema_errors = {403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT}
+    schema_summary = "Revoke a warning (staff)"
+    schema_description = "Revoke it; the member is notified."
 
-    @extend_schema(
-        request=ModerationWarningRevokeSerializer,
-        responses={
-            200: ModerationWarningSerializer,
-            400: FIELD_ERRORS,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
-        },
-        summary="Revoke a warning (staff)",
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        """Revoke it; the member is notified."""
-        data = ModerationWarningRevokeSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+    def get_target(self, *, pk: int) -> MemberWarning:
+        """Warning ``pk``; ``NotFound`` if there is none."""
         warning = MemberWarning.objects.filter(pk=pk).first()
         if warning is None:
             raise NotFound("No such warning.")
-        warning = warnings.warning_revoke(
-            warning=warning, actor=request.user, reason=data.validated_data.get("reason", "")
+        return warning
+
+    def perform(self, target: MemberWarning, data: dict[str, Any]) -> MemberWarning:
+        """``warning_revoke`` with the posted reason (may be empty)."""
+        return warnings.warning_revoke(
+            warning=target, actor=self.request.user, reason=data.get("reason", "")
         )
-        return Response(ModerationWarningSerializer(warning).data)
 
 
-class MemberNoteListCreateView(generics.ListAPIView):
+class MemberNoteListCreateView(MemberListCreateView):
     """Staff notes about a member, newest first (staff; never the member's own); ``POST``
     adds one."""
 
-    permission_classes = [IsModeratorInGoodStanding]
-    serializer_class = ModerationNoteSerializer
+    serializer_class = output_serializer_class = ModerationNoteSerializer
+    input_serializer_class = ModerationNoteCreateSerializer
+    list_summary = "Staff notes about a member (staff)"
+    list_description = "List the notes."
+    schema_summary = "Add a staff note (staff)"
+    schema_description = "Add a note."
 
     def get_queryset(self) -> QuerySet[StaffNote]:
         """The notes the caller may read."""
         member = _member(self.kwargs["username"])
         return selectors.member_notes(member=member, viewer=self.request.user)
 
-    @extend_schema(
-        summary="Staff notes about a member (staff)",
-        responses={200: ModerationNoteSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
-    )
-    def get(self, request: Request, *args, **kwargs) -> Response:
-        """List the notes."""
-        return super().get(request, *args, **kwargs)
-
-    @extend_schema(
-        request=ModerationNoteCreateSerializer,
-        responses={
-            201: ModerationNoteSerializer,
-            400: FIELD_ERRORS,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-        },
-        summary="Add a staff note (staff)",
-    )
-    def post(self, request: Request, username: str) -> Response:
-        """Add a note."""
-        data = ModerationNoteCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        note = notes.note_add(
-            member=_member(username), author=request.user, body=data.validated_data["body"]
-        )
-        return Response(ModerationNoteSerializer(note).data, status=status.HTTP_201_CREATED)
+    def perform(self, target: Member, data: dict[str, Any]) -> StaffNote:
+        """``note_add`` by the caller with the posted body."""
+        return notes.note_add(member=target, author=self.request.user, body=data["body"])
 
 
 class SiteStatsView(APIView):

@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from core.api.permissions import IsModeratorInGoodStanding
 from core.errors import Conflict, NotPermitted
+from tracker.api.base import FIELD_ERRORS, StaffActionView
 from tracker.api.serializers import (
     AccountDeleteSerializer,
     CategorySerializer,
@@ -67,9 +68,6 @@ from tracker.services.torrents import (
 
 BITTORRENT_MEDIA_TYPE = "application/x-bittorrent"
 
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
-)
 FORBIDDEN = OpenApiResponse(DetailSerializer, description="Not allowed for this member.")
 NOT_FOUND = OpenApiResponse(DetailSerializer, description="No such object, or not visible.")
 
@@ -328,33 +326,24 @@ class TorrentDownloadView(APIView):
         return response
 
 
-class TorrentModerateView(APIView):
+class TorrentModerateView(StaffActionView):
     """Staff: approve, reject or delete a torrent."""
 
-    permission_classes = [IsModeratorInGoodStanding]
+    input_serializer_class = TorrentModerateSerializer
+    output_serializer_class = TorrentDetailSerializer
+    schema_errors = {403: FORBIDDEN, 404: NOT_FOUND}
+    schema_summary = "Moderate a torrent (staff)"
+    schema_description = "Apply the moderation decision and return the torrent."
 
-    @extend_schema(
-        request=TorrentModerateSerializer,
-        responses={
-            200: TorrentDetailSerializer,
-            400: FIELD_ERRORS,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-        },
-        summary="Moderate a torrent (staff)",
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        """Apply the moderation decision and return the torrent."""
-        form = TorrentModerateSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        torrent = get_object_or_404(Torrent.objects.defer("metainfo"), pk=pk)
-        torrent = torrent_moderate(
-            torrent=torrent,
-            actor=request.user,
-            status=form.validated_data["status"],
-            reason=form.validated_data["reason"],
+    def get_target(self, *, pk: int) -> Torrent:
+        """Torrent ``pk`` (any status), without the metainfo blob; 404 if there is none."""
+        return get_object_or_404(Torrent.objects.defer("metainfo"), pk=pk)
+
+    def perform(self, target: Torrent, data: dict[str, Any]) -> Torrent:
+        """``torrent_moderate`` with the posted status and reason."""
+        return torrent_moderate(
+            torrent=target, actor=self.request.user, status=data["status"], reason=data["reason"]
         )
-        return Response(TorrentDetailSerializer(torrent).data)
 
 
 # --- Staff: members --------------------------------------------------------------------
@@ -387,75 +376,73 @@ class MemberListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class MemberBanView(APIView):
+class MemberReasonActionView(StaffActionView):
+    """Staff: a service applied to the member ``username`` with a required, audited reason
+    (``ReasonSerializer``), answering the member (``MemberSerializer``)."""
+
+    input_serializer_class = ReasonSerializer
+    output_serializer_class = MemberSerializer
+    schema_errors = {403: FORBIDDEN, 404: NOT_FOUND}
+
+    def get_target(self, *, username: str) -> Member:
+        """The member ``username``; 404 if there is none."""
+        return get_object_or_404(Member, username=username)
+
+
+class MemberBanView(MemberReasonActionView):
     """Staff: ban a member; the reason is required and audited."""
 
-    permission_classes = [IsModeratorInGoodStanding]
+    schema_summary = "Ban a member (staff)"
+    schema_description = "Ban the member and return them."
 
-    @extend_schema(
-        request=ReasonSerializer,
-        responses={200: MemberSerializer, 400: FIELD_ERRORS, 403: FORBIDDEN, 404: NOT_FOUND},
-        summary="Ban a member (staff)",
-    )
-    def post(self, request: Request, username: str) -> Response:
-        """Ban the member and return them."""
-        form = ReasonSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        member = get_object_or_404(Member, username=username)
-        member = member_ban(member=member, actor=request.user, reason=form.validated_data["reason"])
-        return Response(MemberSerializer(member).data)
+    def perform(self, target: Member, data: dict[str, Any]) -> Member:
+        """``member_ban`` with the posted reason."""
+        return member_ban(member=target, actor=self.request.user, reason=data["reason"])
 
 
-class MemberUnbanView(APIView):
+class MemberUnbanView(MemberReasonActionView):
     """Staff: lift a member's ban."""
 
-    permission_classes = [IsModeratorInGoodStanding]
+    schema_summary = "Unban a member (staff)"
+    schema_description = "Unban the member and return them."
 
-    @extend_schema(
-        request=ReasonSerializer,
-        responses={200: MemberSerializer, 400: FIELD_ERRORS, 403: FORBIDDEN, 404: NOT_FOUND},
-        summary="Unban a member (staff)",
-    )
-    def post(self, request: Request, username: str) -> Response:
-        """Unban the member and return them."""
-        form = ReasonSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        member = get_object_or_404(Member, username=username)
-        member = member_unban(
-            member=member, actor=request.user, reason=form.validated_data["reason"]
-        )
-        return Response(MemberSerializer(member).data)
+    def perform(self, target: Member, data: dict[str, Any]) -> Member:
+        """``member_unban`` with the posted reason."""
+        return member_unban(member=target, actor=self.request.user, reason=data["reason"])
 
 
-class HitAndRunForgiveView(APIView):
+class HitAndRunForgiveView(StaffActionView):
     """Staff: forgive one of a member's hit-and-runs, as the history page does
     (``tracker.services.hnr.hnr_forgive``, docs/hit-and-run.md)."""
 
-    permission_classes = [IsModeratorInGoodStanding]
-
-    @extend_schema(
-        request=ForgiveSerializer,
-        responses={
-            200: HitAndRunSerializer,
-            400: FIELD_ERRORS,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: OpenApiResponse(
-                DetailSerializer,
-                description="Nothing to forgive: the snatch is satisfied, exempt or forgiven.",
-            ),
-        },
-        summary="Forgive a hit-and-run (staff)",
+    input_serializer_class = ForgiveSerializer
+    output_serializer_class = HitAndRunSerializer
+    schema_errors = {
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: OpenApiResponse(
+            DetailSerializer,
+            description="Nothing to forgive: the snatch is satisfied, exempt or forgiven.",
+        ),
+    }
+    schema_summary = "Forgive a hit-and-run (staff)"
+    schema_description = (
+        "Forgive the hit-and-run ``pk`` of the member ``username`` (404 unless it is theirs);\n"
+        "the service refuses the caller's own, a member of the same or a higher rank (403) and\n"
+        "a row that is not open (409)."
     )
-    def post(self, request: Request, username: str, pk: int) -> Response:
-        """Forgive the hit-and-run ``pk`` of the member ``username`` (404 unless it is theirs);
-        the service refuses the caller's own, a member of the same or a higher rank (403) and
-        a row that is not open (409)."""
-        form = ForgiveSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        row = get_object_or_404(
+
+    def get_target(self, *, username: str, pk: str) -> HitAndRun:
+        """Hit-and-run ``pk`` of the member ``username``; 404 unless it is theirs."""
+        return get_object_or_404(
             HitAndRun.objects.select_related("member"), pk=pk, member__username=username
         )
-        hnr_forgive(hit_and_run=row, actor=request.user, reason=form.validated_data["reason"])
-        row = HitAndRun.objects.select_related("member", "forgiven_by", "history").get(pk=row.pk)
-        return Response(HitAndRunSerializer(row).data)
+
+    def perform(self, target: HitAndRun, data: dict[str, Any]) -> HitAndRun:
+        """``hnr_forgive`` with the posted reason (the service refuses the caller's own, a
+        member of the same or a higher rank (403) and a row that is not open (409)); the row
+        is read again with what the answer shows."""
+        hnr_forgive(hit_and_run=target, actor=self.request.user, reason=data["reason"])
+        return HitAndRun.objects.select_related("member", "forgiven_by", "history").get(
+            pk=target.pk
+        )
