@@ -98,6 +98,13 @@ def _head(passkey: str, info_hash: bytes, numwant: int, rng: random.Random) -> b
     )
 
 
+def _member(torrent: int, k: int, members: int) -> int:
+    """The member of torrent ``torrent``'s ``k``-th announce: distinct for k < members, so
+    every announce is a fresh (member, torrent) pair and the per-member peer limit (3) never
+    refuses one, as in bench/announce.py."""
+    return (torrent * 7 + k) % members
+
+
 def _addr(rng: random.Random) -> str:
     return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
@@ -123,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(4060)
     t0 = time.process_time()
     for i in range(torrents * args.peers):
-        server.respond(_head(passkeys[i % members], hashes[i % torrents], 0, rng), _addr(rng))
+        t, k = i % torrents, i // torrents  # the k-th peer of torrent t
+        server.respond(_head(passkeys[_member(t, k, members)], hashes[t], 0, rng), _addr(rng))
         if i % BATCH == 0:
             store.take_journal()
     store.take_journal()
@@ -138,28 +146,52 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
     print(f"prefill: {torrents * args.peers:,} peers in {time.process_time() - t0:.1f} s CPU")
 
-    pair = [args.peers]  # member offset that keeps (member, torrent) pairs fresh
+    pair = [args.peers]  # the next fresh k (see _member) of each torrent
 
-    def http_round() -> tuple[float, int]:
+    checks = {"HTTP": [0, 0, 0], "UDP ": [0, 0, 0]}  # replies, refused, peers in them
+
+    def check_http(replies: list[bytes]) -> None:
+        tally = checks["HTTP"]
+        for reply in replies:
+            tally[0] += 1
+            body = reply[reply.find(b"\r\n\r\n") + 4 :]
+            if body.find(b"failure reason") >= 0:
+                tally[1] += 1
+            elif (at := body.find(b"5:peers")) >= 0:
+                tally[2] += int(body[at + 7 : body.find(b":", at + 7)]) // 6
+
+    def check_udp(replies: list[bytes | None]) -> None:
+        tally = checks["UDP "]
+        for reply in replies:
+            tally[0] += 1
+            if reply is None or reply[:4] != b"\0\0\0\1":
+                tally[1] += 1
+            else:
+                tally[2] += (len(reply) - 20) // 6
+
+    def http_round() -> float:
         heads = []
         for i in range(args.announces):
-            m = (i + pair[0]) % members
+            m = _member(i % torrents, pair[0] + i // torrents, members)
             heads.append((_head(passkeys[m], hashes[i % torrents], 50, rng), _addr(rng)))
-        pair[0] += 1
+        pair[0] += -(-len(heads) // torrents)
         respond, take = server.respond, store.take_journal
+        replies = []
+        keep = replies.append
         start = time.process_time()
         for n, (head, remote) in enumerate(heads):
-            reply = respond(head, remote)
+            keep(respond(head, remote)[0])
             if n % BATCH == 0:
                 take()
         take()
         spent = time.process_time() - start
-        return spent / len(heads) * 1e6, reply[0].count(b"5:peers")
+        check_http(replies)
+        return spent / len(heads) * 1e6
 
     def udp_round() -> float:
         packets = []
         for i in range(args.announces):
-            m = (i + pair[0]) % members
+            m = _member(i % torrents, pair[0] + i // torrents, members)
             url = f"/announce/{passkeys[m]}".encode()
             packets.append(
                 (
@@ -185,27 +217,34 @@ def main(argv: list[str] | None = None) -> int:
                     ("127.0.0.1", 6881),
                 )
             )
-        pair[0] += 1
+        pair[0] += -(-len(packets) // torrents)
         handle, take = udp.handle, store.take_journal
+        replies = []
+        keep = replies.append
         start = time.process_time()
         for n, (data, addr) in enumerate(packets):
-            handle(data, addr)
+            keep(handle(data, addr))
             if n % BATCH == 0:
                 take()
         take()
-        return (time.process_time() - start) / len(packets) * 1e6
+        spent = time.process_time() - start
+        check_udp(replies)
+        return spent / len(packets) * 1e6
 
     http, udp_us = [], []
     for _ in range(args.rounds if args.announces else 0):
         if args.wire != "udp":
-            http.append(http_round()[0])
+            http.append(http_round())
         if args.wire != "http":
             udp_us.append(udp_round())
     for name, figures in (("HTTP", http), ("UDP ", udp_us)):
         if figures:
+            replies, refused, peers = checks[name]
             print(
                 f"{name} us/announce: best {min(figures):.1f}, median"
-                f" {statistics.median(figures):.1f} ({', '.join(f'{x:.1f}' for x in figures)})"
+                f" {statistics.median(figures):.1f} ({', '.join(f'{x:.1f}' for x in figures)});"
+                f" {refused} of {replies:,} refused, {peers / max(replies - refused, 1):.1f}"
+                " peers per reply"
             )
     if args.profile:
         import cProfile
