@@ -99,10 +99,11 @@ def test_repeated_parameter_is_refused():
         parse_announce(query() + b"&port=1")
 
 
-@pytest.mark.parametrize("bad", [b"%G1", b"%4", b"%"])
+@pytest.mark.parametrize("bad", [b"x=%G1", b"x=%4", b"x=%", b"x=%4g", b"%ZZ=1", b"x=\\%4"])
 def test_bad_percent_encoding_is_refused(bad):
+    # Anywhere in the query, read or not: the name, an unused value, after a backslash.
     with pytest.raises(Refusal, match="percent-encoding"):
-        parse_announce(query() + b"&x=" + bad)
+        parse_announce(query() + b"&" + bad)
 
 
 def test_oversize_query_is_refused():
