@@ -177,12 +177,20 @@ def is_duplicate(prev: PeerState | None, ann: Announce, now: float) -> bool:
 
 
 def check_admission(
-    swarm: Swarm, ann: Announce, prev: PeerState | None, *, now: float, rules: Rules
+    swarm: Swarm,
+    ann: Announce,
+    prev: PeerState | None,
+    *,
+    now: float,
+    rules: Rules,
+    member_peers: int = -1,
 ) -> None:
     """Whether ``swarm`` takes this announce (BEP 3 ``min interval``; the per-member limit).
 
     Args:
-        prev: the peer's last state (``None``: a new peer); now: seconds.
+        prev: the peer's last state (``None``: a new peer); now: seconds; member_peers: the
+            member's peers in ``swarm`` when the caller counted them (``Swarm.find``), -1 to
+            count them here.
 
     Raises:
         Refusal: an announce inside ``min interval``, unless ``stopped``, a duplicate, or the
@@ -198,7 +206,11 @@ def check_admission(
         finishing = event is COMPLETED and prev.left > 0 and req.left == 0
         if too_soon and event is not STOPPED and not finishing:
             raise Refusal("Announce too soon")
-    elif event is not STOPPED and swarm.count_member(ann.member_id) >= rules.max_peers_per_member:
+    elif event is not STOPPED:
+        if member_peers < 0:
+            member_peers = swarm.count_member(ann.member_id)
+        if member_peers < rules.max_peers_per_member:
+            return
         raise Refusal(
             f"Too many peers: at most {rules.max_peers_per_member} per member per torrent"
         )

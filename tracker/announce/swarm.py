@@ -170,12 +170,22 @@ class Swarm:
 
     def locate(self, key: bytes) -> Location | None:
         """Where the peer with swarm key ``key`` is, or ``None``."""
+        return self.find(key)[0]
+
+    def find(self, key: bytes) -> tuple[Location | None, int]:
+        """``(location, member_peers)``: where the peer with swarm key ``key`` is (``None``:
+        absent) and how many peers its member has in this swarm, or -1 where that was not
+        counted (an indexed swarm: ask :meth:`count_member`).
+
+        A searched swarm finds the member's slots in the 4-byte member array (a new member in
+        the swarm, the common case, costs one short scan per pool), then compares the key at
+        each of them, so the per-member limit's count comes with the lookup."""
         if self.index is not None:
             slot = self.index.get(key)
-            return None if slot is None else (bool(slot & 1), slot >> 1)
-        # The member's slots first, from the 4-byte member array (a new member in the swarm,
-        # the common case, costs one short scan per pool), then the peer_id at each of them.
+            return (None if slot is None else (bool(slot & 1), slot >> 1)), -1
         member = key[:MEMBER_SIZE]
+        found = None
+        count = 0
         for is_seed, pool in ((False, self.leeches), (True, self.seeds)):
             members, records = pool.members, pool.records
             pos = members.find(member)
@@ -183,11 +193,12 @@ class Swarm:
                 if pos % MEMBER_SIZE:
                     pos = members.find(member, pos + 1)
                     continue
-                at = pos // MEMBER_SIZE * RECORD_SIZE + _KEY_AT
-                if records.startswith(key, at):
-                    return is_seed, pos // MEMBER_SIZE
+                count += 1
+                slot = pos // MEMBER_SIZE
+                if found is None and records.startswith(key, slot * RECORD_SIZE + _KEY_AT):
+                    found = is_seed, slot
                 pos = members.find(member, pos + MEMBER_SIZE)
-        return None
+        return found, count
 
     def state_at(self, where: Location) -> PeerState:
         """Decode the peer at ``where``."""
@@ -385,9 +396,9 @@ def apply_announce(
             (``rules.check_admission``).
     """
     req = ann.request
-    where = swarm.locate(peer_key(ann.member_id, req.peer_id))
+    where, member_peers = swarm.find(peer_key(ann.member_id, req.peer_id))
     prev = None if where is None else swarm.state_at(where)
-    check_admission(swarm, ann, prev, now=now, rules=rules)
+    check_admission(swarm, ann, prev, now=now, rules=rules, member_peers=member_peers)
     credit, state = settle(prev, ann, now=now, rules=rules)
     if state is None:
         if where is not None:

@@ -30,8 +30,14 @@ def _state(rng: random.Random, member_id: int, peer_id: bytes, at: float) -> Pee
 def _check(swarm: Swarm, model: dict) -> None:
     assert len(swarm) == len(model)
     assert swarm.complete == sum(s.is_seeder for s in model.values())
+    per_member = Counter(member_id for member_id, _ in model)
     for key, state in model.items():
         assert swarm.get(key) == state
+        where, member_peers = swarm.find(peer_key(*key))
+        assert where is not None and swarm.state_at(where) == state
+        assert swarm.count_member(key[0]) == per_member[key[0]]
+        assert member_peers in (-1, per_member[key[0]])  # -1: an indexed swarm, not counted
+    assert swarm.find(peer_key(999, b"?" * 20)) == (None, -1 if swarm.index else 0)
     if swarm.index is not None:
         assert len(swarm.index) == len(model)
     for pool in (swarm.seeds, swarm.leeches):
