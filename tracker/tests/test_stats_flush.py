@@ -3,6 +3,7 @@ SQLite: one statement per table, vanished rows left out, sums that saturate, re-
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from core.bulksql import MAX_BIGINT
+from core.bulksql import MAX_BIGINT, values_cte
 from reputation.models import Ledger
+from tracker import announce_runtime
 from tracker.announce.records import Credit, StatsBatch
 from tracker.models import Member, Torrent, TorrentHistory
 from tracker.services.stats import stats_flush
@@ -146,3 +148,39 @@ def test_a_torrent_whose_counts_did_not_change_is_not_rewritten():
     assert _row_version(torrent) != before
     torrent.refresh_from_db()
     assert (torrent.seeders, torrent.leechers) == (2, 4)
+
+
+def test_values_cte_sends_a_column_as_one_literal_and_clamps_only_what_exceeds():
+    rows = [(1, MAX_BIGINT + 5, True), (2, 7, False)]
+    with_v, params = values_cte(("a", "b", "c"), rows)
+    assert params == ["{1,2}", f"{{{MAX_BIGINT},7}}", "{1,0}"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{with_v} SELECT a, b, c FROM v ORDER BY a", params)
+        assert cursor.fetchall() == [(1, MAX_BIGINT, 1), (2, 7, 0)]
+    with pytest.raises(TypeError):
+        values_cte(("a",), [(1.5,)])
+
+
+def test_flush_now_pauses_the_cyclic_collector_and_restores_it(monkeypatch):
+    seen = []
+
+    def flush(rt):
+        seen.append(gc.isenabled())
+        if len(seen) == 3:
+            raise RuntimeError("the database is down")
+        return True
+
+    monkeypatch.setattr(announce_runtime, "_flush_redis", flush)
+    monkeypatch.setattr(announce_runtime, "_flush_memory", flush)
+    assert gc.isenabled()
+    assert announce_runtime.flush_now() is True
+    assert seen == [False] and gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        announce_runtime.flush_now()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError):
+        announce_runtime.flush_now()
+    assert gc.isenabled()  # back on after a failed flush too
