@@ -105,6 +105,21 @@ def _member(torrent: int, k: int, members: int) -> int:
     return (torrent * 7 + k) % members
 
 
+def _timed(answer, requests: list[tuple], store) -> tuple[float, list]:
+    """Answer every ``(request, address)`` with ``answer``, taking the store's journal every
+    ``BATCH`` announces as trackerd's sync thread does; returns (us of CPU per request,
+    replies)."""
+    replies = []
+    keep, take = replies.append, store.take_journal
+    start = time.process_time()
+    for n, (request, address) in enumerate(requests):
+        keep(answer(request, address))
+        if n % BATCH == 0:
+            take()
+    take()
+    return (time.process_time() - start) / len(requests) * 1e6, replies
+
+
 def _addr(rng: random.Random) -> str:
     return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
@@ -175,18 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             m = _member(i % torrents, pair[0] + i // torrents, members)
             heads.append((_head(passkeys[m], hashes[i % torrents], 50, rng), _addr(rng)))
         pair[0] += -(-len(heads) // torrents)
-        respond, take = server.respond, store.take_journal
-        replies = []
-        keep = replies.append
-        start = time.process_time()
-        for n, (head, remote) in enumerate(heads):
-            keep(respond(head, remote)[0])
-            if n % BATCH == 0:
-                take()
-        take()
-        spent = time.process_time() - start
+        respond = server.respond
+        us, replies = _timed(lambda head, remote: respond(head, remote)[0], heads, store)
         check_http(replies)
-        return spent / len(heads) * 1e6
+        return us
 
     def udp_round() -> float:
         packets = []
@@ -218,18 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         pair[0] += -(-len(packets) // torrents)
-        handle, take = udp.handle, store.take_journal
-        replies = []
-        keep = replies.append
-        start = time.process_time()
-        for n, (data, addr) in enumerate(packets):
-            keep(handle(data, addr))
-            if n % BATCH == 0:
-                take()
-        take()
-        spent = time.process_time() - start
+        us, replies = _timed(udp.handle, packets, store)
         check_udp(replies)
-        return spent / len(packets) * 1e6
+        return us
 
     http, udp_us = [], []
     for _ in range(args.rounds if args.announces else 0):
