@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 
 from chain.selectors import chain_is_configured
 from core.api.permissions import IsModeratorInGoodStanding
+from core.api.schema import DETAIL
 from receipts.site import site_realm
 from tracker.health import site_version
 from tracker.runtime_config import MAX_PEERS_RANGE, MIN_RATIO_RANGE, RuntimeValues, runtime_values
@@ -147,7 +148,6 @@ FIELD_ERRORS = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description='Invalid input: {"<field>": ["message", ...]} (unknown keys are named too).',
 )
-DETAIL = OpenApiResponse(OpenApiTypes.OBJECT, description='{"detail": "message"}.')
 
 
 class ConfigView(APIView):

@@ -44,15 +44,12 @@ from chain.services.deploy import factory_deploy, reputation_create
 from chain.services.migration import migration_challenge, migration_submit
 from chain.services.push import PushResult, member_mark_for_push, members_push
 from core.api.permissions import IsMemberInGoodStanding, IsModeratorInGoodStanding
+from core.api.schema import DETAIL, FIELD_ERRORS
 from core.audit import audit_record
 from core.errors import NotFound
 from tracker.models import Member
 
 JSON = OpenApiResponse(OpenApiTypes.OBJECT, description="JSON document (see docs/chain.md).")
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
-)
-DETAIL = OpenApiResponse(OpenApiTypes.OBJECT, description='{"detail": "message"}.')
 
 
 def _failure(description: str) -> OpenApiResponse:

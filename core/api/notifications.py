@@ -6,19 +6,17 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.schema import FIELD_ERRORS
 from core.models import Notification
 from core.notifications import mark_read, notification_list, unread_count
 
 MARK_READ_MAX_IDS = 1000
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
-)
 
 
 class NotificationSerializer(serializers.ModelSerializer):

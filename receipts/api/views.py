@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
@@ -24,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api.schema import DETAIL, FIELD_ERRORS
 from core.errors import InvalidInput, NotPermitted
 from receipts import format as receipt_format
 from receipts import rules
@@ -47,10 +47,6 @@ from receipts.services.reports import AggregateInput, SingleInput, report_submit
 from receipts.site import site_realm
 from tracker.models import Member
 
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
-)
-DETAIL = OpenApiResponse(OpenApiTypes.OBJECT, description='{"detail": "message"}.')
 NO_STORE = {"Cache-Control": "private, no-store"}
 
 

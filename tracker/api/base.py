@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
@@ -17,10 +16,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from core.api.permissions import IsModeratorInGoodStanding
-
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
-)
+from core.api.schema import FIELD_ERRORS
 
 
 def responses_schema(

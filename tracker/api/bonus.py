@@ -11,10 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.schema import FIELD_ERRORS
 from reputation.models import BonusKind
 from reputation.selectors import bonus_balance, bonus_recent
 from reputation.services import MILLI
-from tracker.api.views import FIELD_ERRORS
 from tracker.services.bonus import (
     FREELEECH,
     UPLOAD,

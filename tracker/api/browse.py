@@ -9,7 +9,6 @@ from typing import Any
 import redis
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import APIException
@@ -17,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.schema import FIELD_ERRORS
 from core.errors import InvalidInput
 from tracker.api.serializers import DetailSerializer, TorrentSummarySerializer
 from tracker.models import Bookmark, Tag, Torrent, TorrentHistory
@@ -24,9 +24,6 @@ from tracker.peers import PeerRow, torrent_peer_rows
 from tracker.selectors import torrent_visible
 from tracker.services.browse import bookmark_set, tags_parse, torrent_tags_set
 
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message", ...]}.'
-)
 FORBIDDEN = OpenApiResponse(DetailSerializer, description="Not allowed for this member.")
 NOT_FOUND = OpenApiResponse(DetailSerializer, description="No such torrent, or not visible.")
 UNAVAILABLE = OpenApiResponse(DetailSerializer, description="The peer store is unreachable.")

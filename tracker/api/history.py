@@ -13,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.permissions import IsModeratorInGoodStanding
+from core.api.schema import FIELD_ERRORS
 from tracker.api.serializers import HistoryQuerySerializer, HistoryRowSerializer
-from tracker.api.views import FIELD_ERRORS, FORBIDDEN, NOT_FOUND
+from tracker.api.views import FORBIDDEN, NOT_FOUND
 from tracker.models import Member, Torrent
 from tracker.selectors import member_history
 

@@ -26,8 +26,9 @@ from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.api.permissions import IsModeratorInGoodStanding
+from core.api.schema import FIELD_ERRORS
 from core.errors import Conflict, NotPermitted
-from tracker.api.base import FIELD_ERRORS, StaffActionView
+from tracker.api.base import StaffActionView
 from tracker.api.serializers import (
     AccountDeleteSerializer,
     CategorySerializer,
