@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from bench.lib.data import BenchData
 from bench.lib.env import CLIENT_PREFIX, PEER_ID_PREFIX, ROOT
-from bench.lib.procs import Server, free_port, start_server
+from bench.lib.procs import Server, free_port, start_server, terminate
 from bench.lib.wrk import pct
 
 NAME = "ocelot"
@@ -402,14 +401,8 @@ class MariaDB:
         """Stop the server if this object started it (SIGTERM: a clean shutdown; SIGKILL after
         60 s)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc is not None:
+            terminate(proc, timeout=60)
 
 
 def gazelle_data_sql(data: BenchData) -> str:

@@ -14,7 +14,7 @@ import uuid
 
 import redis
 
-from tracker.announce.records import Credit, StatsBatch, StatsKey, add_credit
+from tracker.announce.records import Credit, StatsBatch, StatsKey
 
 # member_id, torrent_id, uploaded, downloaded (bytes), seeding seconds, flags (Credit.flags);
 # big-endian integers, exact beyond 2**53 (Lua's doubles never read them).
@@ -88,11 +88,12 @@ class RedisStatsQueue:
         for chunk in self.client.lrange(f"{base}:credits", 0, -1):
             for member, torrent, up, down, seed, flags in _CREDIT.iter_unpack(chunk):
                 key = (member, torrent)
+                credit = Credit.from_flags(up, down, seed, flags)
                 total = get(key)
-                if total is None:  # one object per (member, torrent), not one per record
-                    credits[key] = Credit.from_flags(up, down, seed, flags)
+                if total is None:  # fresh from the record: kept as it is, not copied
+                    credits[key] = credit
                 else:
-                    add_credit(credits, key, Credit.from_flags(up, down, seed, flags))
+                    total.add(credit)
         dirty = [int(t) for t in self.client.smembers(f"{base}:dirty")]
         counts = {}
         if dirty:

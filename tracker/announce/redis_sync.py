@@ -59,12 +59,12 @@ import redis
 from tracker.announce.records import (
     EVENT_BY_CODE,
     EVENT_CODE,
-    PAUSED,
     Credit,
     PeerKey,
     PeerState,
     split_peer_key,
 )
+from tracker.announce.redis_stats import pack_credit
 from tracker.announce.rules import Rules, settle
 from tracker.announce.store import Change, MemoryPeerStore
 
@@ -168,7 +168,7 @@ _COUNTS = struct.Struct(">BBBB")  # dseed + 1, dleech + 1, snatch, len(base stat
 
 
 _HEAD = struct.Struct(">II20sB")  # _LOG_HEAD with the hash field's two parts (peer_key)
-_RECORD = struct.Struct(">BIIQQIB")  # the credit record's length (29), then pack_credit's
+_CREDIT_LENGTH = bytes((len(pack_credit(0, 0, Credit())),))  # the record's length prefix
 _NO_RECORD = b"\x00"
 
 
@@ -176,58 +176,29 @@ def _pack_change(ch: Change) -> bytes:
     """One change as the batch script reads it: the replication record (torrent id, hash
     field, new packed state), the seeder and leecher count deltas, the snatch flag, the base
     state, then the credit record (length-prefixed; empty when there is nothing to record).
-
-    The same bytes as packing each part with ``records.peer_key``, :func:`pack_state` and
-    ``redis_stats.pack_credit``, in a few ``struct`` calls: it runs once per announce in the
-    tracker process."""
+    Runs once per announce in the tracker process: the hash field is packed with the head."""
     prev, state, c = ch.prev, ch.state, ch.credit
     member_id, peer_id = ch.key
-    torrent_id = ch.torrent_id
-    if state is None:
-        new, dseed, dleech = b"", 1, 1  # deltas + 1: the after-side's 0
-    else:
-        c4, c6 = state.compact4, state.compact6
-        new = (
-            _STATE.pack(
-                state.uploaded,
-                state.downloaded,
-                state.left,
-                state.announced_at,
-                EVENT_CODE[state.event],
-                len(c4),
-                len(c6),
-            )
-            + c4
-            + c6
-        )
-        if state.left == 0 or state.event is PAUSED:  # PeerState.is_seeder
-            dseed, dleech = 2, 1
+    new, base = pack_state(state), pack_state(prev)
+    dseed = dleech = 1  # count deltas + 1 (the script reads unsigned bytes)
+    if state is not None:
+        if state.is_seeder:
+            dseed += 1
         else:
-            dseed, dleech = 1, 2
-    if prev is None:
-        base = b""
-    else:
-        base = pack_state(prev)
-        if prev.left == 0 or prev.event is PAUSED:
+            dleech += 1
+    if prev is not None:
+        if prev.is_seeder:
             dseed -= 1
         else:
             dleech -= 1
     # Even an empty credit: the member was seen in the swarm.
     if c or state is not None:
-        record = _RECORD.pack(
-            _RECORD.size - 1,
-            member_id,
-            torrent_id,
-            c.uploaded,
-            c.downloaded,
-            c.seed_seconds,
-            c.flags,
-        )
+        record = _CREDIT_LENGTH + pack_credit(member_id, ch.torrent_id, c)
     else:
         record = _NO_RECORD
     return b"".join(
         (
-            _HEAD.pack(torrent_id, member_id, peer_id, len(new)),
+            _HEAD.pack(ch.torrent_id, member_id, peer_id, len(new)),
             new,
             _COUNTS.pack(dseed, dleech, c.snatched, len(base)),
             base,

@@ -136,8 +136,7 @@ def _columns(batch: StatsBatch) -> _Columns:
     rows, totals, get = out.rows, out.totals, out.totals.get
     for (member_id, torrent_id), credit in batch.credits.items():
         up, down, seed = credit.uploaded, credit.downloaded, credit.seed_seconds
-        flags = credit.flags
-        rows.append((member_id, torrent_id, up, down, seed, flags))
+        rows.append((member_id, torrent_id, up, down, seed, credit.flags))
         total = get(member_id)
         if total is None:
             totals[member_id] = [up, down, seed]
@@ -145,9 +144,9 @@ def _columns(batch: StatsBatch) -> _Columns:
             total[0] += up
             total[1] += down
             total[2] += seed
-        if flags & 4:
+        if credit.clamped:
             out.clamped.add(member_id)
-        if flags & 1:
+        if credit.snatched:
             out.snatched.add(torrent_id)
     return out
 

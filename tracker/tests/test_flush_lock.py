@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 from django.db import connection
 
 from tracker import announce_runtime, tasks
-
-
-def _session():
-    """Another PostgreSQL session on the test database (another worker)."""
-    s = connection.settings_dict
-    return psycopg.connect(
-        host=s["HOST"] or "127.0.0.1",
-        port=s["PORT"] or 5432,
-        user=s["USER"],
-        password=s["PASSWORD"] or None,
-        dbname=s["NAME"],
-        autocommit=True,
-    )
+from tracker.tests.db_helpers import other_session
 
 
 def _close_and_wait(session, timeout: float = 10.0) -> None:
@@ -52,13 +39,13 @@ def flushes(monkeypatch):
 
 @pytest.mark.django_db
 def test_a_running_flush_keeps_the_next_out_and_a_dead_one_does_not(flushes):
-    holder = _session()  # a worker inside a flush
+    holder = other_session(autocommit=True)  # a worker inside a flush
     assert holder.execute("SELECT pg_try_advisory_lock(%s)", [tasks.FLUSH_LOCK_ID]).fetchone()[0]
     assert tasks.flush_stats() is False and flushes == []
     _close_and_wait(holder)  # SIGKILL: the worker's connection ends, and its lock with it
     assert tasks.flush_stats() is True and flushes == [1]
     # Released after a run: another worker takes it at once.
-    other = _session()
+    other = other_session(autocommit=True)
     try:
         taken = other.execute("SELECT pg_try_advisory_lock(%s)", [tasks.FLUSH_LOCK_ID])
         assert taken.fetchone()[0] is True
@@ -74,7 +61,7 @@ def test_a_flush_that_fails_releases_the_lock(monkeypatch):
     monkeypatch.setattr(announce_runtime, "flush_now", broken)
     with pytest.raises(RuntimeError):
         tasks.flush_stats()
-    other = _session()
+    other = other_session(autocommit=True)
     try:
         taken = other.execute("SELECT pg_try_advisory_lock(%s)", [tasks.FLUSH_LOCK_ID])
         assert taken.fetchone()[0] is True

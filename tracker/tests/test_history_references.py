@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from tracker.announce.records import Credit, StatsBatch
 from tracker.models import Member, Torrent, TorrentHistory
 from tracker.services.stats import stats_flush
+from tracker.tests.db_helpers import other_session
 from tracker.tests.factories import MemberFactory
 from tracker.tests.torrents import upload_torrent
 
@@ -23,18 +24,6 @@ INSERT = (
     "INSERT INTO tracker_torrenthistory (member_id, torrent_id, uploaded, downloaded,"
     " seed_seconds, created_at, updated_at) VALUES (%s, %s, 0, 0, 0, now(), now())"
 )
-
-
-def _session() -> psycopg.Connection:
-    """Another PostgreSQL session on the test database (not in autocommit)."""
-    s = connection.settings_dict
-    return psycopg.connect(
-        host=s["HOST"] or "127.0.0.1",
-        port=s["PORT"] or 5432,
-        user=s["USER"],
-        password=s["PASSWORD"] or None,
-        dbname=s["NAME"],
-    )
 
 
 @pytest.fixture
@@ -165,7 +154,7 @@ def test_the_flush_still_leaves_out_rows_of_deleted_members(pair):
 def test_an_insert_locks_its_member_until_it_commits_and_a_waiting_delete_then_fails():
     member = MemberFactory()
     torrent = upload_torrent(member)
-    flush, deleter = _session(), _session()
+    flush, deleter = other_session(), other_session()
     outcome: list[BaseException | None] = []
     try:
         flush.execute(INSERT, [member.pk, torrent.pk])  # the statement's rows lock the member

@@ -217,6 +217,43 @@ def test_unusable_client_address_is_a_refusal_not_a_crash():
         peer_addresses("", parse_announce(query()))
 
 
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "1.2.3.4",
+        "0.0.0.0",
+        "01.2.3.4",  # a leading zero: refused by both
+        "1.2.3",
+        "256.1.1.1",
+        "1.2.3.4 ",
+        "::1",
+        "::ffff:1.2.3.4",  # IPv4-mapped: an IPv4 entry
+        "::1.2.3.4",
+        "fe80::1%eth0",  # scoped: inet_pton refuses it, ipaddress takes it
+        "1::2::3",
+        "",
+        "abc",
+    ],
+)
+def test_addresses_parse_as_the_ipaddress_module_does(ip):
+    # The inet_pton fast path must accept and refuse exactly what ipaddress does.
+    import ipaddress
+
+    from tracker.announce.addresses import compact_address
+
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        with pytest.raises(ValueError):
+            compact_address(ip, 6881)
+        return
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    entry = addr.packed + (6881).to_bytes(2, "big")
+    expected = (entry, b"") if addr.version == 4 else (b"", entry)
+    assert compact_address(ip, 6881) == expected
+
+
 def test_a_literal_backslash_survives_percent_decoding():
     # Values are decoded by codecs.escape_decode after doubling backslashes: a "\" or "\x41"
     # sent as is must stay those bytes, not become an escape.
