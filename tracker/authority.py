@@ -106,7 +106,9 @@ class LocalAuthority:
         self._forgotten: set[str] | None = None
         self._snatches: dict[int, tuple[float, int]] = {}
 
-    def _get(self, key: str, load: Callable[[], Any]) -> Any:
+    def _get(self, key: str, load: Callable[..., Any], *args: Any) -> Any:
+        """The entry under ``key``, or ``load(*args)`` run on the loader thread (the function
+        and its arguments rather than a closure: no object is made on a hit)."""
         hit = self._entries.get(key)
         now = self._clock()
         if hit is not None and hit[0] > now:
@@ -121,17 +123,17 @@ class LocalAuthority:
             if future is None:  # one load per key, however many ask at once
                 if len(self._loading) >= MAX_PENDING_LOADS:
                     raise Refusal(BUSY)  # a flood of misses: known members still get through
-                future = self._loader.submit(self._load, key, load)
+                future = self._loader.submit(self._load, key, load, *args)
                 self._loading[key] = future
         if _on_event_loop():
             raise Pending(future)
         return future.result(timeout=10)
 
-    def _load(self, key: str, load: Callable[[], Any]) -> Any:
+    def _load(self, key: str, load: Callable[..., Any], *args: Any) -> Any:
         """On the loader thread: read one standing and remember it (positive in the entries,
         ``None`` in the bounded negative LRU)."""
         try:
-            value = load()
+            value = load(*args)
         finally:
             with self._lock:
                 self._loading.pop(key, None)
@@ -192,12 +194,12 @@ class LocalAuthority:
     def member(self, passkey: str) -> MemberStanding | None:
         """The standing of the member owning ``passkey``, or ``None``."""
         key = authcache.passkey_key(passkey)
-        return self._get(key, lambda: authcache.load_member_standing(passkey))
+        return self._get(key, authcache.load_member_standing, passkey)
 
     def torrent(self, info_hash_hex: str) -> TorrentStanding | None:
         """The standing of the approved torrent with this 40-hex info_hash, or ``None``."""
         key = authcache.torrent_key(info_hash_hex)
-        return self._get(key, lambda: authcache.load_torrent_standing(info_hash_hex))
+        return self._get(key, authcache.load_torrent_standing, info_hash_hex)
 
     def client_allowed(self, peer_id: bytes) -> bool:
         """Whether the client's peer_id starts with a whitelisted prefix (BEP 20)."""

@@ -39,10 +39,11 @@ from tracker.announce.wire_http import encode_failure, handle_announce, handle_s
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 8192
-_HEADERS_OF_INTEREST = re.compile(
-    rb"(?:^|\n)[ \t]*(?:connection|content-length|transfer-encoding|x-forwarded-for)[ \t]*:",
-    re.IGNORECASE,  # bytes: ASCII case folding only, as the header names are
-)
+#: A gate, searched in the lowered head: a request naming none of these headers anywhere has
+#: none of them, so its headers are not parsed (a hit only means :func:`_headers` runs). One
+#: case-sensitive search of ``head.lower()`` costs about half of the case-insensitive
+#: line-anchored pattern it replaces (which cannot skip ahead on a literal prefix).
+_HEADERS_OF_INTEREST = re.compile(rb"con(?:nection|tent-length)|transfer-encoding|x-forwarded-for")
 IDLE_SECONDS = 60.0
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes asked for (the kernel may cap it at rmem_max)
 #: Times a request waits on the authority's database lookups (``records.Pending``) before it
@@ -217,7 +218,7 @@ class TrackerServer:
             return _response(b"400 Bad Request", b"", close=True, content_type=b"text/plain"), True
         method, target, version = parts
         # Most requests carry none of the headers that matter: parse them only when present.
-        headers = _headers(rest.split(b"\r\n")) if _HEADERS_OF_INTEREST.search(rest) else {}
+        headers = _headers(rest.split(b"\r\n")) if _HEADERS_OF_INTEREST.search(rest.lower()) else {}
         connection = headers.get(b"connection", b"").lower()
         close = connection == b"close" or (version == b"HTTP/1.0" and connection != b"keep-alive")
         if (

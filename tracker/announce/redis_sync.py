@@ -240,16 +240,16 @@ def unpack_state(key: PeerKey, data: bytes) -> PeerState | None:
         return None
     up, down, left, at, event, n4, n6 = _STATE.unpack_from(data)
     pos = _STATE.size
-    return PeerState(
-        member_id=key[0],
-        peer_id=key[1],
-        compact4=data[pos : pos + n4],
-        compact6=data[pos + n4 : pos + n4 + n6],
-        uploaded=up,
-        downloaded=down,
-        left=left,
-        event=EVENT_BY_CODE[event],
-        announced_at=at,
+    return PeerState(  # positional, as in rules.settle
+        key[0],
+        key[1],
+        data[pos : pos + n4],
+        data[pos + n4 : pos + n4 + n6],
+        up,
+        down,
+        left,
+        EVENT_BY_CODE[event],
+        at,
     )
 
 

@@ -208,18 +208,16 @@ class Swarm:
             pool.records, slot * RECORD_SIZE
         )
         v6 = self.v6
-        return PeerState(
-            member_id=member_id,
-            peer_id=peer_id,
-            compact4=bytes(pool.addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE])
-            if flags & 1
-            else b"",
-            compact6=v6.get(peer_key(member_id, peer_id), b"") if v6 else b"",
-            uploaded=up,
-            downloaded=down,
-            left=left,
-            event=EVENT_BY_CODE[event],
-            announced_at=at,
+        return PeerState(  # positional, as in rules.settle
+            member_id,
+            peer_id,
+            bytes(pool.addrs[slot * ADDR_SIZE : (slot + 1) * ADDR_SIZE]) if flags & 1 else b"",
+            v6.get(peer_key(member_id, peer_id), b"") if v6 else b"",
+            up,
+            down,
+            left,
+            EVENT_BY_CODE[event],
+            at,
         )
 
     def get(self, key: PeerKey) -> PeerState | None:
@@ -254,9 +252,8 @@ class Swarm:
         """Insert or replace a peer, moving it between seeders and leechers as needed; returns
         its new location. ``where`` is its current location when the caller knows it (``None``:
         absent); by default it is looked up."""
-        key = peer_key(state.member_id, state.peer_id)
         if where is False:
-            where = self.locate(key)
+            where = self.locate(peer_key(state.member_id, state.peer_id))
         record = _RECORD.pack(
             state.announced_at,
             state.member_id,
@@ -277,13 +274,13 @@ class Swarm:
                 self.delete(where)
             slot = (self.seeds if is_seed else self.leeches).append(record, addr)
             if self.index is not None:
-                self.index[key] = slot << 1 | is_seed
+                self.index[peer_key(state.member_id, state.peer_id)] = slot << 1 | is_seed
             elif self.seeds.n + self.leeches.n > INDEX_FROM:
                 self._build_index()
-        if state.compact6:
-            self.v6[key] = state.compact6
+        if state.compact6:  # the key is made only when a side table needs it
+            self.v6[peer_key(state.member_id, state.peer_id)] = state.compact6
         elif self.v6:
-            self.v6.pop(key, None)
+            self.v6.pop(peer_key(state.member_id, state.peer_id), None)
         return is_seed, slot
 
     def _build_index(self) -> None:

@@ -88,10 +88,11 @@ def test_keep_alive_and_pipelined_announces_share_one_swarm(trackerd, swarm):
     assert reply[b"incomplete"] == 1
 
 
-def test_connection_close_is_honoured(trackerd, swarm):
+@pytest.mark.parametrize("header", ["Connection: close", "cONNECTION:Close"])
+def test_connection_close_is_honoured(trackerd, swarm, header):
     torrent, seeder, _ = swarm
     with socket.create_connection(("127.0.0.1", trackerd)) as sock:
-        sock.sendall(request(torrent, seeder, extra="Connection: close\r\n"))
+        sock.sendall(request(torrent, seeder, extra=header + "\r\n"))
         ((status, headers, _),) = read_responses(sock, 1)
         assert status == b"HTTP/1.1 200 OK" and headers[b"connection"] == b"close"
         assert sock.recv(10) == b""
@@ -104,6 +105,12 @@ def test_connection_close_is_honoured(trackerd, swarm):
         (b"POST /announce HTTP/1.1\r\nHost: t\r\n\r\n", b"HTTP/1.1 405 Method Not Allowed"),
         (b"GET /elsewhere HTTP/1.1\r\n\r\n", b"HTTP/1.1 404 Not Found"),
         (b"GET /announce HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", b"HTTP/1.1 400 Bad Request"),
+        # header names are case-insensitive (RFC 9110 section 5.1), spaces before ':' aside
+        (b"GET /announce HTTP/1.1\r\nCONTENT-length : 5\r\n\r\nhello", b"HTTP/1.1 400 Bad Request"),
+        (
+            b"GET /announce HTTP/1.1\r\nTransfer-ENCODING: chunked\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request",
+        ),
         (
             b"GET /announce HTTP/1.1\r\nX-Pad: " + b"x" * 9000,
             b"HTTP/1.1 431 Request Header Fields Too Large",

@@ -13,7 +13,7 @@ from tracker.announce.records import (
     Refusal,
     TorrentStanding,
 )
-from tracker.announce.rules import Rules
+from tracker.announce.rules import Rules, reply_interval
 from tracker.announce.store import MemoryPeerStore
 
 RULES = Rules(interval=1800, min_interval=900, max_peers=50, max_peers_per_member=3)
@@ -229,3 +229,12 @@ def test_a_first_announce_that_leaves_no_peer_leaves_no_empty_swarm(store):
     store.announce(ann(event="stopped"), rules=RULES)
     store.announce(ann(leech_refusal="Downloading disabled", torrent=2), rules=RULES)
     assert store._swarms == {}
+
+
+@pytest.mark.parametrize("interval", [10, 1800])
+def test_reply_interval_jitters_over_the_whole_tenth_and_no_further(interval):
+    rules = dataclasses.replace(RULES, interval=interval)
+    seen = {reply_interval(rules) for _ in range(20_000)}
+    jitter = interval // 10
+    assert min(seen) == interval and max(seen) == interval + jitter
+    assert len(seen) == jitter + 1  # every whole second of the tenth is drawn
