@@ -9,6 +9,7 @@ import random
 import socket
 import uuid
 
+import pytest
 import redis
 
 from tracker import announce_runtime
@@ -23,6 +24,10 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # nothing listens there once closed
 
 
+# The step ends by closing stale database connections, as the real thread does: a connection
+# another test left open is checked there, which needs database access (without the mark, the
+# test failed whenever it ran after one that opened a connection, e.g. test_flush_lock.py).
+@pytest.mark.django_db
 def test_redis_down_logs_one_warning_then_one_info_and_keeps_the_changes(caplog, settings):
     settings.PBTS_INPROCESS_FLUSH = False
     prefix = f"{settings.PBTS_REDIS_PREFIX}:downlog-{uuid.uuid4().hex[:8]}"
