@@ -22,21 +22,12 @@ from chain.tests.sitekit import (
     chain_settings,
     credit,
     keyed_member,
-    set_up_contracts,
     unpublished,
 )
 from core.models import AuditLog
 
 pytestmark = pytest.mark.django_db(transaction=False)
 GIB = 1024**3
-
-
-@pytest.fixture
-def site(anvil):
-    """This site configured against the session anvil, with fresh contracts."""
-    with chain_settings(anvil):
-        set_up_contracts()
-        yield anvil
 
 
 def on_chain(pk: bytes) -> tuple:
