@@ -27,11 +27,13 @@ import os
 from collections.abc import Mapping, MutableSequence
 from pathlib import Path
 
-#: The modules ``setup.py`` compiles: the per-announce path (the records, the HTTP and UDP
-#: wires, the rules, the swarm and store, sharing through Redis, the UDP tracker,
-#: trackerd's HTTP server, and the in-memory authority trackerd asks on every announce).
+#: The modules ``setup.py`` compiles: the per-announce path (the records, the one-pass
+#: announce query scanner, the HTTP and UDP wires, the rules, the swarm and store, sharing
+#: through Redis, the UDP tracker, trackerd's HTTP server, and the in-memory authority
+#: trackerd asks on every announce).
 MODULES = (
     "tracker.announce.records",
+    "tracker.announce.query_scan",
     "tracker.announce.wire_http",
     "tracker.announce.wire_udp",
     "tracker.announce.addresses",

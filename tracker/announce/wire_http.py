@@ -21,6 +21,8 @@ import codecs
 import ipaddress
 from collections.abc import Callable
 
+from tracker.announce.query_scan import COMPILED as _SCAN_COMPILED
+from tracker.announce.query_scan import scan_announce
 from tracker.announce.records import (
     INVALID_EVENT,
     INVALID_PORT,
@@ -175,6 +177,20 @@ def parse_announce(query: bytes, *, passkey: str = "") -> AnnounceRequest:
 
     Raises:
         Refusal: any missing, repeated, oversize or malformed parameter, with a plain message.
+    """
+    if _SCAN_COMPILED:  # the common query in one C pass; anything else by the generic parser
+        req = scan_announce(query, passkey)
+        if req is not None:
+            return req
+    return parse_announce_generic(query, passkey=passkey)
+
+
+def parse_announce_generic(query: bytes, *, passkey: str = "") -> AnnounceRequest:
+    """:func:`parse_announce` without the one-pass scanner (``query_scan``): the rules of
+    every parameter, and each refusal's wording.
+
+    Raises:
+        Refusal: as :func:`parse_announce`.
     """
     params = split_query(query)  # unknown parameters (corrupt, supportcrypto, ...) are ignored
     get = params.get
