@@ -88,6 +88,25 @@ def test_keep_alive_and_pipelined_announces_share_one_swarm(trackerd, swarm):
     assert reply[b"incomplete"] == 1
 
 
+@pytest.mark.parametrize(
+    ("trusted", "listed"), [([], b"\x7f\x00\x00\x01"), (["127.0.0.1"], b"\x0a\x09\x09\x09")]
+)
+def test_forwarded_for_counts_only_from_a_trusted_proxy(
+    settings, monkeypatch, swarm, trusted, listed
+):
+    settings.PBTS_TRUSTED_PROXIES = trusted  # before trackerd starts: it reads them then
+    monkeypatch.setattr(announce_runtime, "_runtime", announce_runtime.build_runtime())
+    torrent, seeder, leecher = swarm
+    forwarded = "X-Forwarded-For: 10.9.9.9\r\n"
+    with (
+        running_trackerd() as daemon,
+        socket.create_connection(("127.0.0.1", daemon.http_port)) as sock,
+    ):
+        sock.sendall(request(torrent, seeder, extra=forwarded) + request(torrent, leecher, left=10))
+        _, (_, _, body) = read_responses(sock, 2)
+    assert fastbencode.bdecode(body)[b"peers"] == listed + (51413).to_bytes(2, "big")
+
+
 @pytest.mark.parametrize("header", ["Connection: close", "cONNECTION:Close"])
 def test_connection_close_is_honoured(trackerd, swarm, header):
     torrent, seeder, _ = swarm
