@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -24,6 +23,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from core.processes import stop_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 _PLATFORMS = {("Linux", "x86_64"): "linux-amd64", ("Linux", "aarch64"): "linux-arm64"}
@@ -155,14 +156,8 @@ class Anvil:
         """Stop the process by its PID (SIGTERM, then SIGKILL after ``timeout`` seconds); anvil
         writes its ``--state`` file on the way out."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+        if process is not None:
+            stop_process(process, grace=timeout, kill_wait=timeout)
 
     def close(self) -> None:
         """Stop and remove the working directory."""

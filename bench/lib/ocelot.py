@@ -31,8 +31,9 @@ from pathlib import Path
 
 from bench.lib.data import BenchData
 from bench.lib.env import CLIENT_PREFIX, PEER_ID_PREFIX, ROOT
-from bench.lib.procs import Server, free_port, start_server, terminate
+from bench.lib.procs import Server, free_port, start_server
 from bench.lib.wrk import pct
+from core.processes import stop_process
 
 NAME = "ocelot"
 SOURCE_DIR = Path(os.environ.get("PBTS_OCELOT_SRC") or ROOT / ".local" / "src" / "ocelot")
@@ -402,7 +403,7 @@ class MariaDB:
         60 s)."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            terminate(proc, timeout=60)
+            stop_process(proc, grace=60)
 
 
 def gazelle_data_sql(data: BenchData) -> str:

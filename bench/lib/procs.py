@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.lib.env import ROOT
+from core.processes import stop_process
 
 START_TIMEOUT = 30.0  # seconds a server has to accept connections
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -150,19 +151,6 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if fields else None
 
 
-def terminate(proc: subprocess.Popen, *, timeout: float) -> None:
-    """SIGTERM ``proc`` if it still runs, wait up to ``timeout`` seconds for it to exit, then
-    SIGKILL it (and wait up to 10 s more)."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def stop_server(server: Server) -> None:
     """SIGTERM the server, wait (bounded), SIGKILL if needed; then SIGKILL any descendant it
     left behind (each by PID, only if it is still the same process)."""
@@ -170,7 +158,7 @@ def stop_server(server: Server) -> None:
         stop_server(Server(f"{server.name}-celery", server.flusher, 0, server.log_path))
     proc = server.proc
     leftovers = [(pid, _start_time(pid)) for pid in process_tree(proc.pid)[1:]]
-    terminate(proc, timeout=10)
+    stop_process(proc, grace=10)
     for pid, started in leftovers:
         if started is not None and _start_time(pid) == started:
             with contextlib.suppress(ProcessLookupError):

@@ -413,7 +413,8 @@ def test_trackerd_command_serves_udp_on_both_families_with_two_workers(settings,
     import sys
     from pathlib import Path
 
-    from tracker.tests.trackerd_helpers import free_tcp_port, free_udp_port, stop_process
+    from core.processes import stop_process
+    from tracker.tests.trackerd_helpers import free_tcp_port, free_udp_port
 
     root = Path(__file__).resolve().parents[2]
     db = settings.DATABASES["default"]
@@ -452,5 +453,5 @@ def test_trackerd_command_serves_udp_on_both_families_with_two_workers(settings,
                     client.close()
                 assert reply == struct.pack(">IIIII", 2, 3, 0, 0, 0)
     finally:
-        stop_process(proc)
+        stop_process(proc, grace=20)
         log.close()

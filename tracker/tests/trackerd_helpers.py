@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from core.processes import stop_process
 from tracker.announce_runtime import serve_trackerd
 
 LOOPBACK_UDP = ("127.0.0.1", "::1")
@@ -122,16 +122,6 @@ def running_trackerd(
         loop.close()
 
 
-def stop_process(proc: subprocess.Popen, *, grace: float = 20.0) -> None:
-    """Stop a process this test started: SIGTERM, then SIGKILL after ``grace`` seconds."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def trackerd_subprocess(log_path: Path, *, timeout: float = 30.0, **env: str) -> Iterator[int]:
     """``manage.py trackerd`` in its own process, HTTP only, until the block ends.
@@ -176,5 +166,5 @@ def trackerd_subprocess(log_path: Path, *, timeout: float = 30.0, **env: str) ->
             pytest.fail(f"trackerd did not start: {log_path.read_text()}")
         yield port
     finally:
-        stop_process(proc)
+        stop_process(proc, grace=20)
         log.close()
