@@ -243,10 +243,8 @@ class TrackerServer:
         kind, _, passkey = path.lstrip(b"/").partition(b"/")
         passkey_text = passkey.decode("latin-1")
         if kind == b"announce":
-            ip = remote  # resolve_client_ip's first rule, without the call: a direct client
-            if remote in self.trusted:
-                forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
-                ip = resolve_client_ip(remote, forwarded, self.trusted)
+            forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+            ip = resolve_client_ip(remote, forwarded, self.trusted)
             body = handle_announce(
                 query,
                 client_ip=ip,

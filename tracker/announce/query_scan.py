@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import cython
 
-from tracker.announce.records import AnnounceRequest, Event
+from tracker.announce.records import EVENT_BY_PARAM, MAX_QUERY_BYTES, AnnounceRequest, Event
 
 #: Whether this module runs compiled (a C loop) or from its source (plain Python).
 COMPILED: bool = cython.compiled
-MAX_QUERY_BYTES = 4096  # as wire_http's; longer queries go to the generic parser
 _HASH_SIZE = 20  # info_hash and peer_id (BEP 3)
 _DIGITS = 18  # at most 18 digits: below records.MAX_INT, as wire_http._int's fast path
-_EVENTS = {event.value.encode(): event for event in Event}
 
 # One bit per parameter the scanner reads (a second one sends the query to the generic parser).
 _INFO_HASH, _PEER_ID, _PORT, _UPLOADED, _DOWNLOADED, _LEFT = 1, 2, 4, 8, 16, 32
@@ -254,7 +252,7 @@ def scan_announce(query: bytes, passkey: str) -> AnnounceRequest | None:
                 return None
         elif _is(q, start, eq, b"event"):
             bit = _EVENT
-            event = _EVENTS.get(query[eq + 1 : end])
+            event = EVENT_BY_PARAM.get(query[eq + 1 : end])
             if event is None:
                 return None
         elif _is(q, start, eq, b"numwant"):

@@ -53,6 +53,7 @@ class Pending(Exception):
 # --- refusal texts both wires send --------------------------------------------------------
 
 REQUEST_TOO_LONG = "Request too long"
+MAX_QUERY_BYTES = 4096  # the longest HTTP query string taken (longer: REQUEST_TOO_LONG)
 INVALID_PORT = "Invalid port: must be 1-65535"
 INVALID_EVENT = "Invalid event"
 FULL_SCRAPE = "Full scrape is not allowed: give info_hash"
@@ -88,6 +89,8 @@ class Event(StrEnum):
 #: Stored code -> event, and event -> stored code (one byte; see :class:`Event`).
 EVENT_BY_CODE: tuple[Event, ...] = tuple(Event)
 EVENT_CODE: dict[Event, int] = {event: code for code, event in enumerate(EVENT_BY_CODE)}
+#: The HTTP ``event`` parameter's bytes -> event (BEP 3, BEP 21).
+EVENT_BY_PARAM: dict[bytes, Event] = {event.value.encode(): event for event in Event}
 # Module-level names: an enum member read through its class costs a lookup per use.
 STOPPED, COMPLETED, PAUSED = Event.STOPPED, Event.COMPLETED, Event.PAUSED
 

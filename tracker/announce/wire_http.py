@@ -24,12 +24,13 @@ from collections.abc import Callable
 from tracker.announce.query_scan import COMPILED as _SCAN_COMPILED
 from tracker.announce.query_scan import scan_announce
 from tracker.announce.records import (
+    EVENT_BY_PARAM,
     INVALID_EVENT,
     INVALID_PORT,
     MAX_INT,
+    MAX_QUERY_BYTES,
     REQUEST_TOO_LONG,
     AnnounceRequest,
-    Event,
     Refusal,
     invalid_counter,
 )
@@ -44,7 +45,6 @@ from tracker.announce.rules import (
 )
 from tracker.announce.store import MemoryPeerStore
 
-MAX_QUERY_BYTES = 4096
 _escape_decode = codecs.escape_decode  # C; decodes the "\\xHH" that "%HH" is turned into
 # ``find``, not ``b"%" in value``: CPython 3.11 raises and clears a TypeError for each bytes
 # operand of ``in`` (``_Py_bytes_contains``), ~4 % of trackerd's instructions (callgrind).
@@ -111,7 +111,6 @@ def _value(params: dict, name: bytes) -> bytes | None:
     return unquote(raw) if raw is not None and raw.find(b"%") >= 0 else raw
 
 
-_EVENTS = {event.value.encode(): event for event in Event}  # the parameter's bytes -> Event
 _FLAGS = {b"": None, b"0": False, b"1": True}
 
 
@@ -194,9 +193,9 @@ def parse_announce_generic(query: bytes, *, passkey: str = "") -> AnnounceReques
     port = _required_int(params, b"port")
     if not 1 <= port <= 65535:
         raise Refusal(INVALID_PORT)
-    event = _EVENTS.get(get(b"event", b""))
+    event = EVENT_BY_PARAM.get(get(b"event", b""))
     if event is None:
-        event = _EVENTS.get(_value(params, b"event"))
+        event = EVENT_BY_PARAM.get(_value(params, b"event"))
         if event is None:
             raise Refusal(INVALID_EVENT)
     key = _value(params, b"key") or b""
